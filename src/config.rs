@@ -1,0 +1,409 @@
+//! The TOML configuration file, read and validated once at start.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Default location; `--config` or `NYMGATE_CONFIG` override it.
+pub const DEFAULT_PATH: &str = "/etc/nymgate/nymgate.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// State directory: database and server secret key live here.
+    pub home: PathBuf,
+    /// Hosted domains; the first is the default.
+    pub domains: Vec<String>,
+    /// Local parts that can never be nyms, on top of the built-in list.
+    #[serde(default)]
+    pub reserved: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub news: News,
+    #[serde(default)]
+    pub mail: Mail,
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default)]
+    pub send: Send,
+    #[serde(default)]
+    pub url: Url,
+    #[serde(default)]
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message `deliver` accepts, in bytes.
+    pub max_message_size: u64,
+    /// hSub length in hex characters (48 to 80).
+    pub hsub_length: usize,
+    /// Seconds to wait for the database lock before giving up with 75.
+    pub busy_timeout: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_size: 20 * 1024 * 1024, hsub_length: 48, busy_timeout: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NewsTransport {
+    Spool,
+    Inews,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct News {
+    pub transport: NewsTransport,
+    /// One file per article, for the embedded default.
+    pub spool: PathBuf,
+    /// Command that reads one article on stdin.
+    pub inews: Vec<String>,
+    pub newsgroup: String,
+    /// Path header; empty means "<first domain>!not-for-mail".
+    pub path: String,
+    /// From header; empty means "Nobody <nobody@<first domain>>".
+    pub from: String,
+    /// Host named in Injection-Info; empty means the first domain.
+    pub injection_host: String,
+    /// mail-complaints-to address; empty means abuse@<first domain>.
+    pub complaints_to: String,
+}
+
+impl Default for News {
+    fn default() -> Self {
+        News {
+            transport: NewsTransport::Spool,
+            spool: PathBuf::from("/var/lib/nymgate/news"),
+            inews: vec!["/usr/bin/inews".into(), "-h".into()],
+            newsgroup: "alt.anonymous.messages".into(),
+            path: String::new(),
+            from: String::new(),
+            injection_host: String::new(),
+            complaints_to: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    Sendmail,
+    Spool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    pub transport: MailTransport,
+    /// nymgate appends `-f SENDER -- RCPT...`; the message goes on stdin.
+    pub sendmail: Vec<String>,
+    /// With transport = "spool": one file per outgoing mail (for the demo).
+    pub spool: PathBuf,
+    /// Envelope sender for mail from nyms; empty means the nym's address.
+    pub bounce_address: String,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Mail {
+            transport: MailTransport::Sendmail,
+            sendmail: vec!["/usr/sbin/sendmail".into(), "-i".into()],
+            spool: PathBuf::from("/var/lib/nymgate/mail"),
+            bounce_address: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Random hold before hand-off, in seconds (0 and 0: hand off at once).
+    pub latency_min: u64,
+    pub latency_max: u64,
+    /// A sendmail or inews run that takes longer is killed and retried later.
+    pub transport_timeout: u64,
+    /// A queued item whose hand-off was claimed but not finished is retried
+    /// after this many seconds (the claimer probably died).
+    pub claim_timeout: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery { latency_min: 0, latency_max: 0, transport_timeout: 60, claim_timeout: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Send {
+    /// Messages a nym may send per UTC day.
+    pub daily_limit: u32,
+    /// Signatures older than this many seconds are refused.
+    pub replay_window: u64,
+    /// Signatures dated further ahead than this many seconds are refused.
+    pub future_skew: u64,
+    /// Signed messages from unknown keys are held this many seconds.
+    pub hold_time: u64,
+    /// Addresses and domains that asked never to receive nym mail.
+    pub blocklist: Option<PathBuf>,
+}
+
+impl Default for Send {
+    fn default() -> Self {
+        Send {
+            daily_limit: 50,
+            replay_window: 7 * 86400,
+            future_skew: 86400,
+            hold_time: 86400,
+            blocklist: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Url {
+    /// Allow loopback, private and other non-public addresses (tests only).
+    pub allow_private: bool,
+    pub max_page_bytes: u64,
+    pub timeout: u64,
+    pub max_urls: usize,
+}
+
+impl Default for Url {
+    fn default() -> Self {
+        Url { allow_private: false, max_page_bytes: 2 * 1024 * 1024, timeout: 30, max_urls: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// error, warn, info or debug. No level logs names or content.
+    pub level: String,
+    /// Also write to stderr (always done when stderr is a terminal).
+    pub stderr: bool,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { level: "info".into(), stderr: false }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration {}", path.display()))?;
+        let mut cfg: Config =
+            toml::from_str(&text).with_context(|| format!("invalid configuration {}", path.display()))?;
+        cfg.normalise()?;
+        Ok(cfg)
+    }
+
+    fn normalise(&mut self) -> Result<()> {
+        if self.domains.is_empty() {
+            bail!("configuration names no domain");
+        }
+        for d in &mut self.domains {
+            *d = d.trim().to_ascii_lowercase();
+            if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
+                bail!("invalid domain {d:?}");
+            }
+        }
+        for r in &mut self.reserved {
+            *r = r.trim().to_ascii_lowercase();
+        }
+        if !(crate::hsub::MIN_LEN..=crate::hsub::MAX_LEN).contains(&self.limits.hsub_length) {
+            bail!("limits.hsub_length must be between 48 and 80");
+        }
+        if self.delivery.latency_max < self.delivery.latency_min {
+            bail!("delivery.latency_max is below delivery.latency_min");
+        }
+        if self.news.transport == NewsTransport::Inews && self.news.inews.is_empty() {
+            bail!("news.inews is empty");
+        }
+        if self.mail.transport == MailTransport::Sendmail && self.mail.sendmail.is_empty() {
+            bail!("mail.sendmail is empty");
+        }
+        let d0 = self.domains[0].clone();
+        if self.news.path.is_empty() {
+            self.news.path = format!("{d0}!not-for-mail");
+        }
+        if self.news.from.is_empty() {
+            self.news.from = format!("Nobody <nobody@{d0}>");
+        }
+        if self.news.injection_host.is_empty() {
+            self.news.injection_host = d0.clone();
+        }
+        if self.news.complaints_to.is_empty() {
+            self.news.complaints_to = format!("abuse@{d0}");
+        }
+        Ok(())
+    }
+
+    pub fn default_domain(&self) -> &str {
+        &self.domains[0]
+    }
+
+    pub fn hosts(&self, domain: &str) -> bool {
+        let d = domain.to_ascii_lowercase();
+        self.domains.iter().any(|x| *x == d)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.home.join("nymgate.db")
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.home.join("server.key")
+    }
+
+    /// Built-in reserved local parts (PROTOCOL.md section 1) plus the operator's.
+    pub fn is_reserved(&self, local: &str) -> bool {
+        const BUILTIN: &[&str] = &[
+            "abuse",
+            "admin",
+            "config",
+            "help",
+            "list",
+            "postmaster",
+            "root",
+            "send",
+            "this",
+            "url",
+            "webmaster",
+            "nobody",
+            "mailer-daemon",
+            "hostmaster",
+            "noreply",
+            "no-reply",
+        ];
+        let l = local.to_ascii_lowercase();
+        BUILTIN.contains(&l.as_str()) || self.reserved.iter().any(|r| *r == l)
+    }
+
+    /// The configuration `init` writes: every key with its default, commented.
+    pub fn template(home: &Path, domains: &[String]) -> String {
+        let doms = domains.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ");
+        let d0 = &domains[0];
+        let h = home.display();
+        format!(
+            r#"# nymgate configuration. Every key below is shown with its default.
+
+# State directory: the SQLite database and the server's secret key (mode 0600).
+home = "{h}"
+# Hosted domains; the first is the default.
+domains = [{doms}]
+# Local parts that can never become nyms, besides the built-in list
+# (abuse admin config help list postmaster root send this url webmaster nobody ...).
+reserved = []
+
+[limits]
+# Largest message accepted by `deliver`, in bytes (bigger: exit 65).
+max_message_size = 20971520
+# hSub length in hex characters, 48 to 80. 48 is what every client expects.
+hsub_length = 48
+# Seconds to wait for the database lock before deferring (exit 75).
+busy_timeout = 30
+
+[news]
+# "spool" writes one file per article into `spool`; "inews" pipes each
+# article into the `inews` command.
+transport = "spool"
+spool = "{h}/news"
+inews = ["/usr/bin/inews", "-h"]
+newsgroup = "alt.anonymous.messages"
+path = "{d0}!not-for-mail"
+from = "Nobody <nobody@{d0}>"
+injection_host = "{d0}"
+complaints_to = "abuse@{d0}"
+
+[mail]
+# "sendmail" runs the command below with `-f SENDER -- RCPT...` appended;
+# "spool" writes one file per mail into `spool` (for trying things out).
+transport = "sendmail"
+sendmail = ["/usr/sbin/sendmail", "-i"]
+spool = "{h}/mail"
+# Envelope sender of mail sent by nyms; empty means the nym's own address.
+bounce_address = ""
+
+[delivery]
+# Hold every outgoing item a random number of seconds in this range; items
+# that are not yet due are handed off by `nymgate flush` (run it from the timer).
+latency_min = 0
+latency_max = 0
+# Seconds before a hanging sendmail or inews is killed (the item stays queued).
+transport_timeout = 60
+# Seconds after which an item claimed by a process that died is retried.
+claim_timeout = 300
+
+[send]
+# Messages a nym may send per UTC day.
+daily_limit = 50
+# Signatures older than this (seconds) are refused as replays.
+replay_window = 604800
+# Signatures dated further ahead than this (seconds) are refused.
+future_skew = 86400
+# Signed messages from a key we do not know yet are held this long (seconds).
+hold_time = 86400
+# File of addresses and @domains that must never receive nym mail.
+# blocklist = "/etc/nymgate/blocklist"
+
+[url]
+# Allow fetching loopback, private and link-local addresses (never in production).
+allow_private = false
+max_page_bytes = 2097152
+timeout = 30
+max_urls = 10
+
+[log]
+# error, warn, info or debug. No level ever logs nym names or content.
+level = "info"
+# Copy log lines to stderr (always done when stderr is a terminal).
+stderr = false
+"#
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_and_round_trips() {
+        let t = Config::template(Path::new("/tmp/x"), &["Nym.Example".into(), "b.example".into()]);
+        let mut c: Config = toml::from_str(&t).unwrap();
+        c.normalise().unwrap();
+        assert_eq!(c.domains, vec!["nym.example", "b.example"]);
+        assert_eq!(c.news.transport, NewsTransport::Spool);
+        assert_eq!(c.news.spool, Path::new("/tmp/x/news"));
+        assert!(c.hosts("NYM.example"));
+        assert!(c.is_reserved("Postmaster"));
+        assert!(!c.is_reserved("alice"));
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let mut c: Config = toml::from_str("home = \"/h\"\ndomains = [\"d.example\"]\n").unwrap();
+        c.normalise().unwrap();
+        assert_eq!(c.news.from, "Nobody <nobody@d.example>");
+        assert_eq!(c.send.daily_limit, 50);
+        assert_eq!(c.limits.hsub_length, 48);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c: Config = toml::from_str("home = \"/h\"\ndomains = []\n").unwrap();
+        assert!(c.normalise().is_err());
+        assert!(toml::from_str::<Config>("home = \"/h\"\ndomains = [\"d\"]\nbogus = 1\n").is_err());
+    }
+}

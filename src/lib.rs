@@ -1,0 +1,6 @@
+//! nymgate: a pseudonymous remailer (Zax-type nym server) run by the MTA
+//! once per message.
+
+pub mod config;
+pub mod hsub;
+pub mod options;
