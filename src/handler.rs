@@ -46,18 +46,29 @@ pub fn delivery_digest(recipient: &str, raw: &[u8]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// Start a delivery's write transaction on `store` (see [`Ctx::begin`]);
+/// a free function so that the server key and queue stay usable while
+/// the transaction is open.
+pub fn begin<'s>(
+    store: &'s mut Store,
+    now: i64,
+    digest: Option<&[u8]>,
+) -> Result<Option<Transaction<'s>>, Failure> {
+    let tx = store.write()?;
+    if let Some(d) = digest {
+        if !store::received_insert(&tx, d, now)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(tx))
+}
+
 impl Ctx<'_> {
     /// Start the write transaction of a delivery. `None` when this very
     /// delivery was already committed (the MTA retried after we died
     /// between commit and exit): the caller then ends with success.
     pub fn begin(&mut self, digest: Option<&[u8]>) -> Result<Option<Transaction<'_>>, Failure> {
-        let tx = self.store.write()?;
-        if let Some(d) = digest {
-            if !store::received_insert(&tx, d, self.now)? {
-                return Ok(None);
-            }
-        }
-        Ok(Some(tx))
+        begin(&mut self.store, self.now, digest)
     }
 
     /// Decrypt with the server key, checking signatures against stored
@@ -151,7 +162,7 @@ fn decrypt_outcome(e: &DecryptError) -> &'static str {
 
 /// Hold a signed message from a key we do not know yet (PROTOCOL.md
 /// section 7): it runs again if a nym with that key is created in time.
-fn hold(
+pub fn hold(
     ctx: &mut Ctx,
     ev: &'static str,
     recipient: &str,

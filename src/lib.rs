@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod handler;
 pub mod hsub;
 pub mod logging;
