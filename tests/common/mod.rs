@@ -106,12 +106,18 @@ impl Server {
 
     /// Pipe a raw message to `deliver`; returns the exit code.
     pub fn deliver_raw(&self, recipient: &str, raw: &[u8]) -> i32 {
+        self.deliver_logged(recipient, raw).0
+    }
+
+    /// Like `deliver_raw`, also returning the log lines (stderr).
+    pub fn deliver_logged(&self, recipient: &str, raw: &[u8]) -> (i32, String) {
         let mut c = self.cmd();
+        c.env("NYMGATE_LOG_STDERR", "1");
         c.args(["deliver", "--recipient", recipient, "--sender", "someone@outside.example"]);
         let out = run_with_input(c, raw);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(!stderr.contains("panicked"), "deliver panicked: {stderr}");
-        out.status.code().unwrap_or(-1)
+        (out.status.code().unwrap_or(-1), stderr)
     }
 
     /// Wrap an armored PGP message in a mail to `recipient` and deliver it.
