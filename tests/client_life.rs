@@ -1,0 +1,227 @@
+//! The whole life of a nym, with the real `nym` client against the real
+//! `nymgate` server, news and mail going through the server's spools:
+//! new, fetch the confirmation, mail in, send out, config, symmetric
+//! layer, delete. Along the way plain gpg reads the same articles.
+
+#[path = "client_common.rs"]
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+pub const NYMGATE: &str = env!("CARGO_BIN_EXE_nymgate");
+
+pub struct Server {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Server {
+    /// `nymgate init` in `dir`, with mail going to the spool too.
+    pub fn new(dir: &Path, domain: &str) -> Server {
+        let config = dir.join("s/nymgate.toml");
+        ok(
+            Command::new(NYMGATE)
+                .arg("--config")
+                .arg(&config)
+                .args(["init", "--domain", domain, "--rsa", "2048", "--home"])
+                .arg(dir.join("s")),
+            None,
+        );
+        let text = fs::read_to_string(&config).unwrap();
+        let text = text.replacen("transport = \"sendmail\"", "transport = \"spool\"", 1);
+        fs::write(&config, text).unwrap();
+        let key = dir.join("server.asc");
+        fs::write(&key, ok(Command::new(NYMGATE).arg("--config").arg(&config).args(["key", "export"]), None))
+            .unwrap();
+        Server { dir: dir.join("s"), config, key }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(NYMGATE);
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    /// The hand-off method that delivers client requests straight into
+    /// this server, as an MTA would.
+    pub fn via(&self) -> String {
+        format!("sendmail:{NYMGATE} --config {} deliver --recipient", self.config.display())
+    }
+
+    pub fn flush(&self) {
+        ok(self.cmd().arg("flush"), None);
+    }
+
+    pub fn news(&self) -> PathBuf {
+        self.dir.join("news")
+    }
+
+    /// Outgoing mails in the mail spool, removed once taken.
+    pub fn take_mails(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for p in files(&self.dir.join("mail"), "eml") {
+            v.push(fs::read_to_string(&p).unwrap());
+            fs::remove_file(p).unwrap();
+        }
+        v
+    }
+}
+
+struct Life {
+    _t: tempfile::TempDir,
+    srv: Server,
+    home: PathBuf,
+    g: PathBuf,
+}
+
+impl Life {
+    fn nym(&self) -> Command {
+        nym(&self.home, &self.g)
+    }
+
+    fn fetch(&self) -> String {
+        self.srv.flush();
+        ok(self.nym().args(["fetch", "--server", &format!("spool:{}", self.srv.news().display())]), None)
+    }
+
+    fn read(&self) -> String {
+        ok(self.nym().arg("read"), None)
+    }
+}
+
+fn kept(fetch_out: &str) -> u64 {
+    let (_, rest) = fetch_out.rsplit_once(" examined, ").expect("fetch summary");
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_whole_life_of_a_nym() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = Server::new(t.path(), "nym.test");
+    let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
+    let via = l.srv.via();
+
+    // new: the server confirms on the newsgroup.
+    ok(
+        l.nym()
+            .args(["new", "alice@nym.test", "--hsub", "panda", "--expire", "6m", "--via", &via])
+            .arg("--server-key")
+            .arg(&l.srv.key),
+        None,
+    );
+    let f = l.fetch();
+    assert_eq!(kept(&f), 1, "{f}");
+    let r = l.read();
+    assert!(r.contains("server signature: good"), "{r}");
+    assert!(r.contains("alice@nym.test was created") || r.contains("created"), "{r}");
+    assert!(r.contains("panda"), "confirmation lists the options: {r}");
+
+    // Plain gpg reads the same article (hidden recipient, server signature).
+    let article = maildir(&l.home, "cur").pop().unwrap();
+    ok(gpg(&l.g).arg("--import").arg(&l.srv.key), None);
+    let secret = ok(l.nym().args(["export", "alice@nym.test", "--secret"]), None);
+    ok(gpg(&l.g).arg("--import"), Some(secret.as_bytes()));
+    let out = run(gpg(&l.g).args(["--status-fd", "2", "--decrypt"]).arg(&article), None);
+    let status = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{status}");
+    assert!(status.contains("[GNUPG:] GOODSIG"), "{status}");
+    assert!(status.contains("ENC_TO 0000000000000000"), "recipient should be hidden: {status}");
+
+    // A second fetch reads nothing twice.
+    let f = l.fetch();
+    assert!(f.contains("0 examined, 0 kept"), "{f}");
+
+    // Mail in: bob writes to the nym.
+    let mail = "From: bob@example.org\nTo: alice@nym.test\nSubject: hello alice\nMessage-ID: <b1@example.org>\n\nHi Alice, bob here.\n";
+    ok(
+        l.srv.cmd().args(["deliver", "--recipient", "alice@nym.test", "--sender", "bob@example.org"]),
+        Some(mail.as_bytes()),
+    );
+    assert_eq!(kept(&l.fetch()), 1);
+    let r = l.read();
+    assert!(r.contains("Hi Alice, bob here.") && r.contains("Subject: hello alice"), "{r}");
+    assert!(r.contains("server signature: good"));
+
+    // Send out: the server mails bob as the nym, and acknowledges.
+    ok(
+        l.nym().args([
+            "send",
+            "alice@nym.test",
+            "--to",
+            "bob@example.org",
+            "--subject",
+            "re: hello",
+            "--via",
+            &via,
+        ]),
+        Some(b"Hello Bob, from the nym.\n"),
+    );
+    l.srv.flush();
+    let mails = l.srv.take_mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let m = &mails[0];
+    assert!(m.contains("X-Nymgate-Envelope-To: bob@example.org"), "{m}");
+    assert!(m.lines().any(|x| x.starts_with("From:") && x.contains("alice@nym.test")), "{m}");
+    assert!(m.contains("Hello Bob, from the nym."));
+    let f = l.fetch();
+    assert_eq!(kept(&f), 1, "acksend confirmation expected: {f}");
+    assert!(l.read().contains("bob@example.org"));
+
+    // Config: a new hSub; the confirmation already carries it.
+    ok(l.nym().args(["config", "alice@nym.test", "--hsub", "koala", "--via", &via]), None);
+    assert_eq!(kept(&l.fetch()), 1);
+    let r = l.read();
+    assert!(r.contains("koala"), "{r}");
+    ok(
+        l.srv.cmd().args(["deliver", "--recipient", "alice@nym.test"]),
+        Some(b"From: x@y.z\nSubject: s\n\nafter koala\n"),
+    );
+    assert_eq!(kept(&l.fetch()), 1);
+    assert!(l.read().contains("after koala"));
+
+    // Symmetric layer on: the client peels it.
+    ok(l.nym().args(["config", "alice@nym.test", "--symmetric", "open sesame", "--via", &via]), None);
+    assert_eq!(kept(&l.fetch()), 1);
+    ok(
+        l.srv.cmd().args(["deliver", "--recipient", "alice@nym.test"]),
+        Some(b"From: x@y.z\nSubject: s\n\nwrapped twice\n"),
+    );
+    assert_eq!(kept(&l.fetch()), 1);
+    let r = l.read();
+    assert!(r.contains("wrapped twice") && r.contains("symmetric layer: removed"), "{r}");
+    assert_eq!(r.matches("server signature: good").count(), 2, "{r}");
+
+    // Delete: the last confirmation arrives, then the nym is gone.
+    ok(l.nym().args(["delete", "alice@nym.test", "--yes", "--via", &via]), None);
+    assert_eq!(kept(&l.fetch()), 1);
+    assert!(l.read().contains("server signature: good"));
+    let out =
+        run(l.srv.cmd().args(["deliver", "--recipient", "alice@nym.test"]), Some(b"Subject: s\n\nlate\n"));
+    assert_eq!(out.status.code(), Some(67), "mail to a deleted nym bounces");
+    ok(l.nym().args(["delete", "alice@nym.test", "--forget"]), None);
+    assert!(!ok(l.nym().arg("list"), None).contains("alice"));
+}
+
+#[test]
+fn a_nym_without_subject_is_found_by_decryption() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = Server::new(t.path(), "nym.test");
+    let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
+    let via = l.srv.via();
+    ok(l.nym().args(["new", "carol@nym.test", "--via", &via, "--server-key"]).arg(&l.srv.key), None);
+    // Another nym's article must not be taken.
+    let other_home = l._t.path().join("other");
+    ok(
+        nym(&other_home, &l.g).args(["new", "dave@nym.test", "--via", &via, "--server-key"]).arg(&l.srv.key),
+        None,
+    );
+    let f = l.fetch();
+    assert!(f.contains("2 examined, 1 kept"), "{f}");
+    let r = l.read();
+    assert!(r.contains("carol@nym.test") && !r.contains("dave@nym.test"), "{r}");
+}
