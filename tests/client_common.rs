@@ -108,6 +108,66 @@ pub fn maildir(home: &Path, sub: &str) -> Vec<PathBuf> {
     v
 }
 
+pub const NYMGATE: &str = env!("CARGO_BIN_EXE_nymgate");
+
+pub struct Server {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Server {
+    /// `nymgate init` in `dir`, with mail going to the spool too.
+    pub fn new(dir: &Path, domain: &str) -> Server {
+        let config = dir.join("s/nymgate.toml");
+        ok(
+            Command::new(NYMGATE)
+                .arg("--config")
+                .arg(&config)
+                .args(["init", "--domain", domain, "--rsa", "2048", "--home"])
+                .arg(dir.join("s")),
+            None,
+        );
+        let text = fs::read_to_string(&config).unwrap();
+        let text = text.replacen("transport = \"sendmail\"", "transport = \"spool\"", 1);
+        fs::write(&config, text).unwrap();
+        let key = dir.join("server.asc");
+        fs::write(&key, ok(Command::new(NYMGATE).arg("--config").arg(&config).args(["key", "export"]), None))
+            .unwrap();
+        Server { dir: dir.join("s"), config, key }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(NYMGATE);
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    /// The hand-off method that delivers client requests straight into
+    /// this server, as an MTA would.
+    pub fn via(&self) -> String {
+        format!("sendmail:{NYMGATE} --config {} deliver --recipient", self.config.display())
+    }
+
+    pub fn flush(&self) {
+        ok(self.cmd().arg("flush"), None);
+    }
+
+    pub fn news(&self) -> PathBuf {
+        self.dir.join("news")
+    }
+
+    /// Outgoing mails in the mail spool, removed once taken.
+    pub fn take_mails(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for p in files(&self.dir.join("mail"), "eml") {
+            v.push(fs::read_to_string(&p).unwrap());
+            fs::remove_file(p).unwrap();
+        }
+        v
+    }
+}
+
 #[test]
 fn helpers_find_bodies() {
     assert_eq!(body_of("A: b\r\n\r\nbody\r\n"), "body\n");
