@@ -6,7 +6,6 @@
 #[path = "client_common.rs"]
 mod common;
 
-use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -79,7 +79,7 @@ impl Matcher {
         let subject = subject.trim();
         for n in &self.nyms {
             if n.all_hsubs().iter().any(|p| hsub::matches(subject, p.as_bytes()))
-                || n.all_subjects().iter().any(|s| *s == subject)
+                || n.all_subjects().contains(&subject)
             {
                 return Some(&n.address);
             }

@@ -417,7 +417,7 @@ mod tests {
         let other = generate("bob@nym.example", None, false, None).unwrap();
         check_nym_key(&nym, "alice@nym.example").unwrap();
         let ct = encrypt(b"hello", &[&other], Some(&nym)).unwrap();
-        let o = open(ct.as_bytes(), &[other.clone()], &[], &[nym.clone()]).unwrap();
+        let o = open(ct.as_bytes(), std::slice::from_ref(&other), &[], std::slice::from_ref(&nym)).unwrap();
         assert_eq!(o.plaintext, b"hello");
         assert_eq!(o.good_signer, Some(nym.fingerprint()));
         assert!(open(ct.as_bytes(), &[nym], &[], &[]).is_err());
