@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,10 +25,20 @@ struct State {
 struct FakeNntp {
     port: u16,
     state: Arc<Mutex<State>>,
+    tls: bool,
 }
+
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
 
 impl FakeNntp {
     fn start() -> FakeNntp {
+        Self::start_with(None)
+    }
+
+    /// With a TLS server configuration, the server speaks nntps.
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeNntp {
+        let with_tls = tls.is_some();
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
@@ -42,10 +52,20 @@ impl FakeNntp {
                     s.log.len() - 1
                 };
                 let st = st.clone();
-                std::thread::spawn(move || serve(conn, conn_no, st));
+                let tls = tls.clone();
+                std::thread::spawn(move || {
+                    let conn: Box<dyn Conn> = match tls {
+                        Some(cfg) => Box::new(rustls::StreamOwned::new(
+                            rustls::ServerConnection::new(cfg).unwrap(),
+                            conn,
+                        )),
+                        None => Box::new(conn),
+                    };
+                    serve(conn, conn_no, st)
+                });
             }
         });
-        FakeNntp { port, state }
+        FakeNntp { port, state, tls: with_tls }
     }
 
     fn add(&self, n: u64, subject: &str, text: &str) {
@@ -65,14 +85,18 @@ impl FakeNntp {
     }
 
     fn url(&self) -> String {
-        format!("nntp://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("nntps://localhost:{}", self.port)
+        } else {
+            format!("nntp://127.0.0.1:{}", self.port)
+        }
     }
 }
 
-fn serve(conn: std::net::TcpStream, conn_no: usize, st: Arc<Mutex<State>>) {
-    let mut w = conn.try_clone().unwrap();
+fn serve(conn: Box<dyn Conn>, conn_no: usize, st: Arc<Mutex<State>>) {
     let mut r = BufReader::new(conn);
-    let _ = w.write_all(b"200 fake news server ready\r\n");
+    let _ = r.get_mut().write_all(b"200 fake news server ready\r\n");
+    let _ = r.get_mut().flush();
     loop {
         let mut line = String::new();
         if r.read_line(&mut line).unwrap_or(0) == 0 {
@@ -119,8 +143,8 @@ fn serve(conn: std::net::TcpStream, conn_no: usize, st: Arc<Mutex<State>>) {
                         out.push_str(".\r\n");
                         if s.drop_at == Some((conn_no, n)) {
                             // Half an article, then the line goes dead.
-                            let _ = w.write_all(&out.as_bytes()[..out.len() / 2]);
-                            let _ = w.shutdown(std::net::Shutdown::Both);
+                            let _ = r.get_mut().write_all(&out.as_bytes()[..out.len() / 2]);
+                            let _ = r.get_mut().flush();
                             return;
                         }
                         out
@@ -128,13 +152,14 @@ fn serve(conn: std::net::TcpStream, conn_no: usize, st: Arc<Mutex<State>>) {
                 }
             }
             "QUIT" => {
-                let _ = w.write_all(b"205 bye\r\n");
+                let _ = r.get_mut().write_all(b"205 bye\r\n");
+                let _ = r.get_mut().flush();
                 return;
             }
             _ => "500 what?\r\n".to_string(),
         };
         drop(s);
-        if w.write_all(reply.as_bytes()).is_err() {
+        if r.get_mut().write_all(reply.as_bytes()).and_then(|_| r.get_mut().flush()).is_err() {
             return;
         }
     }
@@ -148,6 +173,10 @@ struct Env {
 }
 
 fn env() -> Env {
+    env_with(None)
+}
+
+fn env_with(tls: Option<Arc<rustls::ServerConfig>>) -> Env {
     let t = tempfile::tempdir().unwrap();
     let g = gnupg_home(t.path());
     let key = t.path().join("server.asc");
@@ -159,7 +188,7 @@ fn env() -> Env {
             .arg(&key),
         None,
     );
-    let news = FakeNntp::start();
+    let news = FakeNntp::start_with(tls);
     for n in 1..=6 {
         if n % 2 == 0 {
             let body = format!("ours {n}\n.a line that starts with a dot\n");
@@ -242,5 +271,43 @@ fn fetch_reconnects_after_a_drop() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(e.news.connections(), 2);
     assert_eq!(articles_requested(&e.news.log(1)), ["ARTICLE 6"]);
+    assert_eq!(e.stored().len(), 3);
+}
+
+/// A CA and a server certificate for `localhost`, made with openssl.
+fn tls_setup(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, PathBuf) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let sh = |script: &str| ok(std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir), None);
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null && \
+        printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext && \
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+        -extfile ext 2>/dev/null");
+    let certs: Vec<CertificateDer> =
+        CertificateDer::pem_file_iter(dir.join("srv.pem")).unwrap().map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("srv.key")).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    (Arc::new(cfg), dir.join("ca.pem"))
+}
+
+#[test]
+fn fetch_over_tls_checks_the_certificate() {
+    let d = tempfile::tempdir().unwrap();
+    let (cfg, ca) = tls_setup(d.path());
+    let e = env_with(Some(cfg));
+    // Unknown CA: refused, and nothing is marked as read.
+    let out = e.fetch(&["--retries", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"), "{out:?}");
+    // With the CA: the same articles, high-water mark intact.
+    let out = e.fetch(&["--ca-file", ca.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 examined, 3 kept"));
     assert_eq!(e.stored().len(), 3);
 }
