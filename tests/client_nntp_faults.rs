@@ -32,10 +32,6 @@ trait Conn: Read + Write + Send {}
 impl<T: Read + Write + Send> Conn for T {}
 
 impl FakeNntp {
-    fn start() -> FakeNntp {
-        Self::start_with(None)
-    }
-
     /// With a TLS server configuration, the server speaks nntps.
     fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeNntp {
         let with_tls = tls.is_some();
