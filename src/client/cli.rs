@@ -160,11 +160,17 @@ pub struct NewArgs {
 
     /// The server's public key (armored or binary). Check its fingerprint
     /// out of band before you trust it!
-    #[arg(long, value_name = "FILE")]
-    pub server_key: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "resend")]
+    pub server_key: Option<PathBuf>,
 
     #[command(flatten)]
     pub options: NymOptions,
+
+    /// The nym is already in the store: build its create request again
+    /// (with the options recorded) and hand it off, e.g. as the second copy
+    /// through another path, or after a failed hand-off.
+    #[arg(long, conflicts_with_all = ["server_key", "from_gpg", "rsa4096", "protect"])]
+    pub resend: bool,
 
     /// Key lifetime: e.g. 6m, 1y, 30d, 2w, or `never`. The nym lives as long.
     #[arg(long, default_value = "1y", value_name = "TIME")]

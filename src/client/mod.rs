@@ -151,13 +151,31 @@ impl Ctx {
 
     fn new_nym(&self, a: cli::NewArgs) -> Result<()> {
         let addr = normalize_address(&a.address)?;
+        if a.resend {
+            let rec = self.live_nym(&addr)?;
+            let cert = pgp::read_cert(&self.store.key_bytes(&addr)?)?;
+            let mut opts: Vec<(&str, String)> = Vec::new();
+            for (name, v) in [("hsub", &rec.hsub), ("subject", &rec.subject), ("symmetric", &rec.symmetric)] {
+                if let Some(v) = v {
+                    opts.push((name, v.clone()));
+                }
+            }
+            if let Some(b) = rec.acksend {
+                opts.push(("acksend", if b { "yes" } else { "no" }.into()));
+            }
+            let plaintext = request::create_plaintext(&opts, &pgp::armored_public(&cert)?)?;
+            let armored = pgp::encrypt(plaintext.as_bytes(), &[&self.server_key(&addr)?], None)?;
+            return self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored);
+        }
         if self.store.has_nym(&addr) {
             bail!(
-                "{addr} is already in {}; use `nym config` to change it, or `nym delete --forget` first",
+                "{addr} is already in {}; `nym new --resend` sends its create request again, \
+                 `nym config` changes it",
                 self.store.root.display()
             );
         }
-        let (server, server_armored) = self.server_and_check(&a.server_key, &addr)?;
+        let server_key = a.server_key.as_deref().expect("clap requires it without --resend");
+        let (server, server_armored) = self.server_and_check(server_key, &addr)?;
         let cert = if a.from_gpg {
             gpg_secret_key(&addr)?
         } else {
@@ -187,7 +205,8 @@ impl Ctx {
         }
         let plaintext = request::create_plaintext(&opts, &pgp::armored_public(&cert)?)?;
         let armored = pgp::encrypt(plaintext.as_bytes(), &[&server], None)?;
-        self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)?;
+        self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)
+            .context(format!("the nym is set up locally; retry with `nym new {addr} --resend`"))?;
         eprintln!(
             "nym: the server posts its confirmation to alt.anonymous.messages; get it with `nym fetch`"
         );
