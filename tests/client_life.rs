@@ -164,3 +164,59 @@ fn a_nym_without_subject_is_found_by_decryption() {
     let r = l.read();
     assert!(r.contains("carol@nym.test") && !r.contains("dave@nym.test"), "{r}");
 }
+
+/// One-shot HTTP server answering every request with `page`.
+fn http_once(page: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let c = c.unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let mut w = c;
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn url_answers_are_fetched_and_read() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = Server::new(t.path(), "nym.test");
+    let cfg = std::fs::read_to_string(&srv.config)
+        .unwrap()
+        .replace("allow_private = false", "allow_private = true");
+    std::fs::write(&srv.config, cfg).unwrap();
+    let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
+    let via = l.srv.via();
+    ok(
+        l.nym()
+            .args(["new", "erin@nym.test", "--hsub", "panda", "--via", &via, "--server-key"])
+            .arg(&l.srv.key),
+        None,
+    );
+    assert_eq!(kept(&l.fetch()), 1);
+    l.read();
+    let port = http_once("<html><body>a page for the nym</body></html>");
+    ok(
+        l.nym()
+            .args(["url", "erin@nym.test", &format!("http://127.0.0.1:{port}/p"), "--key", "pagekey"])
+            .args(["--via", &via]),
+        None,
+    );
+    let f = l.fetch();
+    assert_eq!(kept(&f), 1, "{f}");
+    let r = l.read();
+    assert!(r.contains("a page for the nym"), "{r}");
+    assert!(r.contains("server signature: none"), "{r}");
+}

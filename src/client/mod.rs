@@ -420,6 +420,10 @@ impl Ctx {
                 continue;
             }
             if !keys.contains_key(&addr) {
+                if !self.store.has_nym(&addr) {
+                    eprintln!("nym: {id}: {addr} is no longer in the store; skipped");
+                    continue;
+                }
                 let rec = self.store.load_nym(&addr)?;
                 let pw = rec.all_passwords().into_iter().map(str::to_string).collect();
                 keys.insert(addr.clone(), (self.secret_key(&addr)?, self.server_key(&addr)?, pw));
@@ -434,6 +438,7 @@ impl Ctx {
             match pgp::open_article(&body, std::slice::from_ref(key), passwords, std::slice::from_ref(server))
             {
                 Ok(opened) => {
+                    let mut trusted = true;
                     let signed_ok = opened.server_signed.is_some() && opened.bad_signatures == 0;
                     if opened.symmetric {
                         println!("    symmetric layer: removed");
@@ -450,6 +455,7 @@ impl Ctx {
                         }
                         _ => {
                             println!("    WARNING: not signed by the server key; do not trust this message");
+                            trusted = false;
                             status = 1;
                         }
                     }
@@ -459,7 +465,7 @@ impl Ctx {
                         println!();
                     }
                     println!();
-                    if is_new && !a.keep && status == 0 {
+                    if is_new && !a.keep && trusted {
                         mark_read(&md, &name)?;
                     }
                 }
