@@ -202,9 +202,11 @@ pub struct NewArgs {
     pub handoff: Handoff,
 }
 
-/// Adopt a nym that already exists (e.g. created by hand with gpg, as in the
-/// classic guide): record its secret key, the server key and the options you
-/// set, without sending anything.
+/// Adopt an existing nym (e.g. one made by hand with gpg); sends nothing.
+///
+/// For a nym created by hand as in the classic guide: records its secret
+/// key (from GnuPG or a file), the server key and the options the nym has
+/// on the server, so that fetch, read, send and config work with it.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The nym's address.
