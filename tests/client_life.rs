@@ -220,3 +220,44 @@ fn url_answers_are_fetched_and_read() {
     assert!(r.contains("a page for the nym"), "{r}");
     assert!(r.contains("server signature: none"), "{r}");
 }
+
+#[test]
+fn a_nym_created_by_plain_gpg_as_in_the_guide_is_usable_by_the_client() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = Server::new(t.path(), "nym.test");
+    let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
+    let g = &l.g;
+    // The guide, step by step: import the server key, gpg --gen-key,
+    // export, prepend an option line, encrypt to config@, mail it.
+    ok(gpg(g).arg("--import").arg(&l.srv.key), None);
+    let params = "Key-Type: RSA\nKey-Length: 2048\nSubkey-Type: RSA\nSubkey-Length: 2048\n\
+                  Name-Real: frank\nName-Email: frank@nym.test\nExpire-Date: 6m\n%no-protection\n%commit\n";
+    ok(gpg(g).arg("--gen-key"), Some(params.as_bytes()));
+    let pubkey = ok(gpg(g).args(["--armor", "--export", "frank@nym.test"]), None);
+    let request = ok(
+        gpg(g).args(["--armor", "--encrypt", "--recipient", "config@nym.test"]),
+        Some(format!("hsub: panda\n{pubkey}").as_bytes()),
+    );
+    let mail = format!("To: config@nym.test\n\n{request}");
+    ok(l.srv.cmd().args(["deliver", "--recipient", "config@nym.test"]), Some(mail.as_bytes()));
+
+    // The client adopts the nym and takes over.
+    ok(
+        l.nym()
+            .args(["import", "frank@nym.test", "--from-gpg", "--hsub", "panda", "--server-key"])
+            .arg(&l.srv.key),
+        None,
+    );
+    assert_eq!(kept(&l.fetch()), 1);
+    let r = l.read();
+    assert!(r.contains("server signature: good") && r.contains("frank@nym.test"), "{r}");
+    ok(
+        l.nym().args(["send", "frank@nym.test", "--to", "bob@example.org", "--via", &l.srv.via()]),
+        Some(b"sent by the client for a gpg-made nym\n"),
+    );
+    l.srv.flush();
+    let mails = l.srv.take_mails();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("sent by the client for a gpg-made nym"));
+    assert!(mails[0].lines().any(|x| x.starts_with("From:") && x.contains("frank@nym.test")));
+}
