@@ -261,3 +261,61 @@ fn a_nym_created_by_plain_gpg_as_in_the_guide_is_usable_by_the_client() {
     assert!(mails[0].contains("sent by the client for a gpg-made nym"));
     assert!(mails[0].lines().any(|x| x.starts_with("From:") && x.contains("frank@nym.test")));
 }
+
+#[test]
+fn sq_reads_client_requests_and_server_articles() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = Server::new(t.path(), "nym.test");
+    let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
+    let dir = l._t.path();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    ok(
+        l.nym()
+            .args(["new", "gina@nym.test", "--hsub", "panda", "--via", &l.srv.via(), "--server-key"])
+            .arg(&l.srv.key),
+        None,
+    );
+    std::fs::write(dir.join("gina.pub"), ok(l.nym().args(["export", "gina@nym.test"]), None)).unwrap();
+    std::fs::write(dir.join("gina.sec"), ok(l.nym().args(["export", "gina@nym.test", "--secret"]), None))
+        .unwrap();
+
+    // A signed request from the client, opened by sq with the server's key.
+    ok(
+        l.nym().args([
+            "send",
+            "gina@nym.test",
+            "--to",
+            "bob@example.org",
+            "--via",
+            &format!("file:{}", out.display()),
+        ]),
+        Some(b"checked by sq\n"),
+    );
+    let mail = std::fs::read_to_string(&files(&out, "eml")[0]).unwrap();
+    let o = run(
+        Command::new("sq")
+            .args(["decrypt", "--recipient-key"])
+            .arg(l.srv.dir.join("server.key"))
+            .arg("--signer-cert")
+            .arg(dir.join("gina.pub")),
+        Some(body_of(&mail).as_bytes()),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("checked by sq"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 good signature"));
+
+    // The server's confirmation article, opened by sq with the nym's key.
+    assert_eq!(kept(&l.fetch()), 1);
+    let art = std::fs::read_to_string(&maildir(&l.home, "new")[0]).unwrap();
+    let o = run(
+        Command::new("sq")
+            .args(["decrypt", "--recipient-key"])
+            .arg(dir.join("gina.sec"))
+            .arg("--signer-cert")
+            .arg(&l.srv.key),
+        Some(body_of(&art).as_bytes()),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 good signature"));
+}
