@@ -256,7 +256,7 @@ fn fetch_spool(store: &Store, dir: &Path, m: &Matcher, o: &FetchOpts) -> Result<
                 bar.kept += 1;
             }
         }
-        store.state_append(&list_name, &name)?;
+        store.state_append_with(&list_name, &name, false)?;
         stats.examined += 1;
         bar.step();
     }

@@ -30,6 +30,13 @@ use store::{normalize_address, NymRecord, Store, UrlKey};
 
 /// Entry point of the `nym` binary; returns the exit code.
 pub fn main() -> i32 {
+    // Behave like other filters when the reader goes away (`nym read | head`):
+    // die quietly of SIGPIPE instead of panicking in println!.
+    // SAFETY: setting a signal disposition to its default before any thread
+    // is started has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

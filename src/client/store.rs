@@ -249,10 +249,19 @@ impl Store {
 
     /// Append one line to a state list, durably.
     pub fn state_append(&self, name: &str, line: &str) -> Result<()> {
+        self.state_append_with(name, line, true)
+    }
+
+    /// Append one line; `sync` false when losing the line in a crash only
+    /// means looking at something once more (the Message-ID list still
+    /// keeps it out of the Maildir).
+    pub fn state_append_with(&self, name: &str, line: &str, sync: bool) -> Result<()> {
         let p = self.root.join("state").join(name);
         let mut f = OpenOptions::new().create(true).append(true).mode(0o600).open(&p)?;
         writeln!(f, "{line}")?;
-        f.sync_data()?;
+        if sync {
+            f.sync_data()?;
+        }
         Ok(())
     }
 }
