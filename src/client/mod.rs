@@ -632,3 +632,24 @@ fn gpg_import(data: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_keep_earlier_passphrases() {
+        let mut rec = NymRecord { address: "a@b.c".into(), hsub: Some("old".into()), ..Default::default() };
+        let o = NymOptions { hsub: Some("new".into()), symmetric: Some("none".into()), ..Default::default() };
+        let lines = apply_options(&mut rec, &o, false).unwrap();
+        assert_eq!(lines, vec![("hsub", "new".to_string()), ("symmetric", "none".to_string())]);
+        assert_eq!(rec.hsub.as_deref(), Some("new"));
+        assert_eq!(rec.old_hsubs, ["old"]);
+        assert!(rec.all_hsubs().contains(&"old"));
+        // On create, `none` simply sends nothing.
+        let mut fresh = NymRecord::default();
+        assert!(apply_options(&mut fresh, &o, true).unwrap() == vec![("hsub", "new".to_string())]);
+        let bad = NymOptions { acksend: Some("maybe".into()), ..Default::default() };
+        assert!(apply_options(&mut fresh, &bad, false).is_err());
+    }
+}
