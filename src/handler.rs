@@ -46,9 +46,10 @@ pub fn delivery_digest(recipient: &str, raw: &[u8]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Start a delivery's write transaction on `store` (see [`Ctx::begin`]);
-/// a free function so that the server key and queue stay usable while
-/// the transaction is open.
+/// Start the write transaction of a delivery. `None` when this very
+/// delivery was already committed (the MTA retried after we died between
+/// commit and exit): the caller then ends with success. A free function,
+/// so that the server key and the queue stay usable while it is open.
 pub fn begin<'s>(
     store: &'s mut Store,
     now: i64,
@@ -64,13 +65,6 @@ pub fn begin<'s>(
 }
 
 impl Ctx<'_> {
-    /// Start the write transaction of a delivery. `None` when this very
-    /// delivery was already committed (the MTA retried after we died
-    /// between commit and exit): the caller then ends with success.
-    pub fn begin(&mut self, digest: Option<&[u8]>) -> Result<Option<Transaction<'_>>, Failure> {
-        begin(&mut self.store, self.now, digest)
-    }
-
     /// Decrypt with the server key, checking signatures against stored
     /// nym keys.
     pub fn decrypt(&mut self, armored: &[u8]) -> Result<Decrypted, DecryptError> {
@@ -199,7 +193,7 @@ pub fn hold(
         return done(ev, "unknown_signer_dropped");
     }
     let (now, hold_time) = (ctx.now, ctx.cfg.send.hold_time as i64);
-    let Some(tx) = ctx.begin(digest)? else { return done(ev, "duplicate_delivery") };
+    let Some(tx) = begin(&mut ctx.store, now, digest)? else { return done(ev, "duplicate_delivery") };
     store::expire_holds(&tx, now)?;
     store::hold(&tx, recipient, raw, &keyids, now, now + hold_time)?;
     tx.commit()?;
@@ -250,16 +244,10 @@ pub fn signed_request_gate(
             ctx.cfg.send.replay_window / 86400
         );
         let item = config_notice(ctx.cfg, &mut ctx.server, n, "Request refused: signature date", &text)?;
-        let (cfg, now) = (ctx.cfg, ctx.now);
-        let mut mine = std::mem::take(&mut ctx.mine);
-        let res = (|| {
-            let Some(tx) = ctx.begin(digest)? else { return Ok(()) };
-            queue(cfg, &tx, now, item, &mut mine)?;
+        if let Some(tx) = begin(&mut ctx.store, ctx.now, digest)? {
+            queue(ctx.cfg, &tx, ctx.now, item, &mut ctx.mine)?;
             tx.commit()?;
-            Ok::<(), Failure>(())
-        })();
-        ctx.mine = mine;
-        res?;
+        }
         return Ok(Err(Done { event: ev, outcome: why }));
     }
     Ok(Ok(()))
@@ -405,17 +393,13 @@ fn create(ctx: &mut Ctx, dec: &Decrypted, block: &[u8], digest: Option<&[u8]>) -
                     describe_options(&updated)
                 ),
             )?;
-            let mut mine = std::mem::take(&mut ctx.mine);
-            let now = ctx.now;
-            let r = (|| {
-                let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
-                store::update_cert(&tx, n.id, &merged, merged_expires)?;
-                queue(cfg, &tx, now, item, &mut mine)?;
-                tx.commit()?;
-                Ok::<_, Failure>("key_refreshed")
-            })();
-            ctx.mine = mine;
-            done(EV, r?)
+            let Some(tx) = begin(&mut ctx.store, ctx.now, digest)? else {
+                return done(EV, "duplicate_delivery");
+            };
+            store::update_cert(&tx, n.id, &merged, merged_expires)?;
+            queue(cfg, &tx, ctx.now, item, &mut ctx.mine)?;
+            tx.commit()?;
+            done(EV, "key_refreshed")
         }
         Some(_) => {
             let item = refusal(
@@ -456,37 +440,31 @@ fn create(ctx: &mut Ctx, dec: &Decrypted, block: &[u8], digest: Option<&[u8]>) -
             );
             let item = config_notice(cfg, &mut ctx.server, &n, "Nym created", &text)?;
             let keyids = pgp::key_ids(&cert);
-            let mut mine = std::mem::take(&mut ctx.mine);
             let now = ctx.now;
-            let r = (|| {
-                let Some(tx) = ctx.begin(digest)? else { return Ok(("duplicate_delivery", vec![])) };
-                // Re-check under the lock: a concurrent copy may have won.
-                if store::nym_by_address(&tx, &n.local, &n.domain)?.is_some() {
-                    tx.commit()?;
-                    return Ok(("duplicate_copy", vec![]));
-                }
-                n.id = store::insert_nym(
-                    &tx,
-                    &store::NewNym {
-                        local: &n.local,
-                        domain: &n.domain,
-                        cert: &n.cert,
-                        expires: n.expires,
-                        hsub: n.hsub.as_deref(),
-                        subject: n.subject.as_deref(),
-                        symmetric: n.symmetric.as_deref(),
-                        acksend: n.acksend,
-                    },
-                )?;
-                queue(cfg, &tx, now, item, &mut mine)?;
-                let held = store::held_for(&tx, &keyids, now)?;
+            let Some(tx) = begin(&mut ctx.store, now, digest)? else { return done(EV, "duplicate_delivery") };
+            // Re-check under the lock: a concurrent copy may have won.
+            if store::nym_by_address(&tx, &n.local, &n.domain)?.is_some() {
                 tx.commit()?;
-                Ok::<_, Failure>(("created", held))
-            })();
-            ctx.mine = mine;
-            let (outcome, held) = r?;
+                return done(EV, "duplicate_copy");
+            }
+            n.id = store::insert_nym(
+                &tx,
+                &store::NewNym {
+                    local: &n.local,
+                    domain: &n.domain,
+                    cert: &n.cert,
+                    expires: n.expires,
+                    hsub: n.hsub.as_deref(),
+                    subject: n.subject.as_deref(),
+                    symmetric: n.symmetric.as_deref(),
+                    acksend: n.acksend,
+                },
+            )?;
+            queue(cfg, &tx, now, item, &mut ctx.mine)?;
+            let held = store::held_for(&tx, &keyids, now)?;
+            tx.commit()?;
             ctx.replays.extend(held);
-            done(EV, outcome)
+            done(EV, "created")
         }
     }
 }
@@ -499,18 +477,12 @@ fn commit_items(
     items: Vec<OutItem>,
     digest: Option<&[u8]>,
 ) -> Result<Done, Failure> {
-    let (cfg, now) = (ctx.cfg, ctx.now);
-    let mut mine = std::mem::take(&mut ctx.mine);
-    let r = (|| {
-        let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
-        for item in items {
-            queue(cfg, &tx, now, item, &mut mine)?;
-        }
-        tx.commit()?;
-        Ok::<_, Failure>(outcome)
-    })();
-    ctx.mine = mine;
-    done(ev, r?)
+    let Some(tx) = begin(&mut ctx.store, ctx.now, digest)? else { return done(ev, "duplicate_delivery") };
+    for item in items {
+        queue(ctx.cfg, &tx, ctx.now, item, &mut ctx.mine)?;
+    }
+    tx.commit()?;
+    done(ev, outcome)
 }
 
 fn reconfigure(
@@ -560,33 +532,27 @@ fn reconfigure(
         ("changed", config_notice(cfg, &mut ctx.server, &updated, "Nym options changed", &text)?, false)
     };
     let now = ctx.now;
-    let mut mine = std::mem::take(&mut ctx.mine);
-    let r = (|| {
-        let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
-        if !store::replay_insert(&tx, &sig.digest, now)? {
-            tx.commit()?;
-            return Ok("replayed_signature");
-        }
-        // The nym may have changed or gone since we read it.
-        match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
-            Some(cur) if cur.id == n.id => {}
-            _ => {
-                tx.commit()?;
-                return Ok("nym_gone");
-            }
-        }
-        if delete {
-            store::delete_nym(&tx, n.id)?;
-        } else if outcome == "changed" {
-            store::update_options(&tx, &updated)?;
-        }
-        queue(cfg, &tx, now, item, &mut mine)?;
+    let Some(tx) = begin(&mut ctx.store, now, digest)? else { return done(EV, "duplicate_delivery") };
+    if !store::replay_insert(&tx, &sig.digest, now)? {
         tx.commit()?;
-        Ok::<_, Failure>(outcome)
-    })();
-    ctx.mine = mine;
-    let outcome = r?;
-    if outcome == "deleted" {
+        return done(EV, "replayed_signature");
+    }
+    // The nym may have changed or gone since we read it.
+    match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
+        Some(cur) if cur.id == n.id => {}
+        _ => {
+            tx.commit()?;
+            return done(EV, "nym_gone");
+        }
+    }
+    if delete {
+        store::delete_nym(&tx, n.id)?;
+    } else if outcome == "changed" {
+        store::update_options(&tx, &updated)?;
+    }
+    queue(cfg, &tx, now, item, &mut ctx.mine)?;
+    tx.commit()?;
+    if delete {
         // Push the erased pages out of the WAL too; failure here is not a
         // reason to redeliver (the delete is committed), so only log it.
         if ctx.store.scrub_wal().is_err() {
@@ -616,18 +582,12 @@ pub fn inbound(
         return Err(Failure::NoUser);
     }
     let item = article_for_nym(ctx.cfg, &mut ctx.server, &n, raw)?;
-    let (cfg, now) = (ctx.cfg, ctx.now);
-    let mut mine = std::mem::take(&mut ctx.mine);
-    let r = (|| {
-        let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
-        match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
-            Some(cur) if cur.id == n.id && !cur.disabled => {}
-            _ => return Err(Failure::NoUser),
-        }
-        queue(cfg, &tx, now, item, &mut mine)?;
-        tx.commit()?;
-        Ok("posted")
-    })();
-    ctx.mine = mine;
-    done(EV, r?)
+    let Some(tx) = begin(&mut ctx.store, ctx.now, digest)? else { return done(EV, "duplicate_delivery") };
+    match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
+        Some(cur) if cur.id == n.id && !cur.disabled => {}
+        _ => return Err(Failure::NoUser),
+    }
+    queue(ctx.cfg, &tx, ctx.now, item, &mut ctx.mine)?;
+    tx.commit()?;
+    done(EV, "posted")
 }
