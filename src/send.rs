@@ -60,7 +60,6 @@ pub const STRIPPED: &[&str] = &[
     "bcc",
     "resent-bcc",
     "from",
-    "to-do-not-keep", // placeholder never matched; keeps the list easy to extend
 ];
 
 /// One header: its name as written and its whole text (folded lines
