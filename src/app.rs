@@ -109,8 +109,11 @@ pub fn deliver(
     _sender: Option<&str>,
     input: impl std::io::Read,
 ) -> Result<Done, Failure> {
-    let raw = crate::message::read_limited(input, cfg.limits.max_message_size)?;
-    let raw = crate::message::strip_from_line(&raw).to_vec();
+    let mut raw = crate::message::read_limited(input, cfg.limits.max_message_size)?;
+    // Drop an mbox From line in place: a copy would double the peak memory
+    // of a large message.
+    let from_line = raw.len() - crate::message::strip_from_line(&raw).len();
+    raw.drain(..from_line);
     let Some((local, domain)) = split_address(recipient) else { return Err(Failure::NoUser) };
     if !cfg.hosts(&domain) {
         return Err(Failure::NoUser);
