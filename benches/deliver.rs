@@ -420,7 +420,8 @@ fn fill_nyms(b: &Bench, target: usize) {
             .unwrap();
         let mut key = tx.prepare("INSERT INTO nym_keys(keyid, nym_id) VALUES (?1, ?2)").unwrap();
         let now = nymgate::store::now();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        // Seeded by the row count so that a second fill makes new keys.
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ ((have as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
         let mut next = || {
             // xorshift: quick, and good enough for spreading index keys.
             rng ^= rng << 13;
