@@ -109,13 +109,16 @@ pub fn deliver(
     _sender: Option<&str>,
     input: impl std::io::Read,
 ) -> Result<Done, Failure> {
-    let raw = crate::message::read_limited(input, cfg.limits.max_message_size)?;
+    let mut raw = crate::message::read_limited(input, cfg.limits.max_message_size)?;
     // Debug builds only: lets the tests prove that a panic defers (75).
     #[cfg(debug_assertions)]
     if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {
         panic!("panic requested by NYMGATE_PANIC_FOR_TEST");
     }
-    let raw = crate::message::strip_from_line(&raw).to_vec();
+    // Drop an mbox From line in place: a copy would double the peak memory
+    // of a large message.
+    let from_line = raw.len() - crate::message::strip_from_line(&raw).len();
+    raw.drain(..from_line);
     let Some((local, domain)) = split_address(recipient) else { return Err(Failure::NoUser) };
     if !cfg.hosts(&domain) {
         return Err(Failure::NoUser);
