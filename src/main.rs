@@ -14,12 +14,15 @@ fn main() {
     // its payload (which could hold content) and exit 75 so the MTA retries.
     std::panic::set_hook(Box::new(|info| {
         let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        log::error!("event=panic outcome=deferred at={loc}");
-        let _ = writeln!(std::io::stderr(), "nymgate: internal error at {loc}; message deferred");
+        log::error!("event=panic at={loc}");
+        let _ = writeln!(std::io::stderr(), "nymgate: internal error at {loc}");
     }));
     let code = match std::panic::catch_unwind(run) {
         Ok(code) => code,
-        Err(_) => EX_TEMPFAIL,
+        Err(_) => {
+            log::error!("event=deliver outcome=deferred reason=panic");
+            EX_TEMPFAIL
+        }
     };
     std::process::exit(code);
 }

@@ -299,6 +299,25 @@ pub fn decrypt_at<F>(
 where
     F: FnMut(&[String]) -> Vec<Cert>,
 {
+    // sequoia can panic on some malformed input (an unwrap in its parser,
+    // found by our fuzzer). Such input is junk like any other: report it
+    // as malformed instead of letting the MTA retry it forever.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decrypt_inner(server, message, max, time, lookup)
+    }));
+    caught.unwrap_or_else(|_| Err(DecryptError::Malformed("parser panicked".into())))
+}
+
+fn decrypt_inner<F>(
+    server: &mut ServerKey,
+    message: &[u8],
+    max: usize,
+    time: Option<SystemTime>,
+    lookup: F,
+) -> std::result::Result<Decrypted, DecryptError>
+where
+    F: FnMut(&[String]) -> Vec<Cert>,
+{
     let helper = Helper { server, lookup, sigs: Vec::new(), decrypted: false };
     let mut d =
         match DecryptorBuilder::from_bytes(message).and_then(|b| b.with_policy(policy(), time, helper)) {
@@ -335,6 +354,11 @@ fn classify(e: anyhow::Error) -> DecryptError {
 
 /// Read every certificate in a key block.
 pub fn parse_certs(block: &[u8]) -> Result<Vec<Cert>> {
+    std::panic::catch_unwind(|| parse_certs_inner(block))
+        .unwrap_or_else(|_| Err(anyhow!("key parser panicked")))
+}
+
+fn parse_certs_inner(block: &[u8]) -> Result<Vec<Cert>> {
     use openpgp::cert::CertParser;
     let mut out = Vec::new();
     for c in CertParser::from_bytes(block)? {
@@ -488,4 +512,26 @@ pub fn armor_cert(cert: &Cert) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     cert.armored().serialize(&mut v)?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // An input our fuzzer found that makes sequoia 1.22's parser panic.
+    #[test]
+    fn parser_panic_is_a_malformed_message() {
+        let mut key = ServerKey::from_tsk(include_bytes!("../fuzz/keys/server.key")).unwrap();
+        let bad = include_bytes!("../fuzz/regressions/openpgp-sequoia-parse-5610-unwrap.bin");
+        let r = decrypt(&mut key, bad, 1 << 20, |_| vec![]);
+        assert!(matches!(r, Err(DecryptError::Malformed(_))), "{r:?}");
+        // The key is still usable afterwards.
+        let cert = pgp_test_cert();
+        let enc = sign_encrypt(&mut key, &cert, b"still fine", true).unwrap();
+        assert!(enc.starts_with(b"-----BEGIN PGP MESSAGE-----"));
+    }
+
+    fn pgp_test_cert() -> Cert {
+        parse_certs(include_bytes!("../fuzz/keys/nym.asc")).unwrap().remove(0)
+    }
 }
