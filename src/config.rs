@@ -255,7 +255,7 @@ impl Config {
 
     pub fn hosts(&self, domain: &str) -> bool {
         let d = domain.to_ascii_lowercase();
-        self.domains.iter().any(|x| *x == d)
+        self.domains.contains(&d)
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -287,7 +287,7 @@ impl Config {
             "no-reply",
         ];
         let l = local.to_ascii_lowercase();
-        BUILTIN.contains(&l.as_str()) || self.reserved.iter().any(|r| *r == l)
+        BUILTIN.contains(&l.as_str()) || self.reserved.contains(&l)
     }
 
     /// The configuration `init` writes: every key with its default, commented.

@@ -1,1 +1,120 @@
-fn main() {}
+//! Thin shell: parse arguments, run, turn the result into an exit code.
+
+use clap::Parser;
+use nymgate::cli::{Cli, Command, KeyCmd, NymCmd};
+use nymgate::config::Config;
+use nymgate::error::{EX_CONFIG, EX_OK, EX_SOFTWARE, EX_TEMPFAIL, EX_USAGE};
+use nymgate::{app, logging};
+use std::io::Write;
+
+fn main() {
+    // Keep every file we create private, whatever umask the MTA gives us.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // A panic in `deliver` must not lose the message: report it without
+    // its payload (which could hold content) and exit 75 so the MTA retries.
+    std::panic::set_hook(Box::new(|info| {
+        let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        log::error!("event=panic outcome=deferred at={loc}");
+        let _ = writeln!(std::io::stderr(), "nymgate: internal error at {loc}; message deferred");
+    }));
+    let code = match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(_) => EX_TEMPFAIL,
+    };
+    std::process::exit(code);
+}
+
+fn load(cli: &Cli) -> Result<Config, i32> {
+    Config::load(&cli.config).map_err(|e| {
+        eprintln!("nymgate: {e:#}");
+        EX_CONFIG
+    })
+}
+
+fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EX_USAGE } else { EX_OK };
+        }
+    };
+    match &cli.command {
+        Command::Init(a) => {
+            logging::init("info", true);
+            match app::init(&a.home, &a.domains, a.rsa) {
+                Ok(r) => {
+                    println!("config: {}", r.config_path.display());
+                    println!("server key: {}", r.fingerprint);
+                    EX_OK
+                }
+                Err(e) => {
+                    eprintln!("nymgate: {e:#}");
+                    EX_CONFIG
+                }
+            }
+        }
+        Command::Deliver(a) => {
+            let cfg = match load(&cli) {
+                Ok(c) => c,
+                // Without a configuration we cannot judge the message: keep it.
+                Err(_) => return EX_TEMPFAIL,
+            };
+            logging::init(&cfg.log.level, cfg.log.stderr);
+            let stdin = std::io::stdin().lock();
+            match app::deliver(&cfg, &a.recipient, a.sender.as_deref(), stdin) {
+                Ok(done) => {
+                    logging::event(done.event, done.outcome);
+                    EX_OK
+                }
+                Err(f) => {
+                    // Failure's Display carries no names or content.
+                    log::warn!("event=deliver outcome=failed exit={} reason={}", f.exit_code(), f);
+                    f.exit_code()
+                }
+            }
+        }
+        other => {
+            let cfg = match load(&cli) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            logging::init(&cfg.log.level, cfg.log.stderr);
+            let res = admin(&cfg, other);
+            match res {
+                Ok(()) => EX_OK,
+                Err(e) => {
+                    eprintln!("nymgate: {e:#}");
+                    if e.downcast_ref::<rusqlite::Error>().is_some() {
+                        EX_TEMPFAIL
+                    } else {
+                        EX_SOFTWARE
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn admin(cfg: &Config, cmd: &Command) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Command::Key(KeyCmd::Export) => out.write_all(&app::export_key(cfg)?)?,
+        Command::Flush => {
+            let r = app::flush(cfg)?;
+            log::info!("event=flush outcome=done sent={} failed={} queued={}", r.sent, r.failed, r.left);
+            writeln!(out, "sent {}, failed {}, still queued {}", r.sent, r.failed, r.left)?;
+        }
+        Command::Nym(NymCmd::List) => app::nym_list(cfg, &mut out)?,
+        Command::Nym(NymCmd::Show { address }) => app::nym_show(cfg, address, &mut out)?,
+        Command::Nym(NymCmd::Disable { address }) => app::nym_set_disabled(cfg, address, true)?,
+        Command::Nym(NymCmd::Enable { address }) => app::nym_set_disabled(cfg, address, false)?,
+        Command::Nym(NymCmd::Delete { address }) => app::nym_delete(cfg, address)?,
+        Command::Nym(NymCmd::Expire) => {
+            let n = app::nym_expire(cfg)?;
+            writeln!(out, "removed {n} expired nym(s)")?;
+        }
+        Command::Init(_) | Command::Deliver(_) => unreachable!("handled in run"),
+    }
+    Ok(())
+}

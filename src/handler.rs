@@ -1,0 +1,609 @@
+//! What each kind of incoming message does: config@ (create, reconfigure,
+//! delete), mail to a nym, and the shared machinery (decryption against the
+//! store, posting to a nym, queueing, holding).
+
+use rand::Rng;
+use rusqlite::{Connection, Transaction};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::Failure;
+use crate::logging::event;
+use crate::message::{self, article, describe_options, notice};
+use crate::options::{self, Change, Opt};
+use crate::pgp::{self, DecryptError, Decrypted, PgpCert, ServerKey, SigInfo};
+use crate::store::{self, Nym, OutItem, Store};
+
+/// Everything a handler needs.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub store: Store,
+    pub server: ServerKey,
+    pub now: i64,
+    /// Items committed by this process and reserved for its own hand-off.
+    pub mine: Vec<(i64, OutItem)>,
+    /// Held messages to run again after this one committed (a nym appeared).
+    pub replays: Vec<(i64, String, Vec<u8>)>,
+}
+
+/// How a delivery ended, for the log line and the exit code (always 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub event: &'static str,
+    pub outcome: &'static str,
+}
+
+pub fn done(event: &'static str, outcome: &'static str) -> Result<Done, Failure> {
+    Ok(Done { event, outcome })
+}
+
+/// Digest identifying one MTA delivery of one message to one recipient.
+pub fn delivery_digest(recipient: &str, raw: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(recipient.to_ascii_lowercase().as_bytes());
+    h.update([0u8]);
+    h.update(raw);
+    h.finalize().to_vec()
+}
+
+/// Start a delivery's write transaction on `store` (see [`Ctx::begin`]);
+/// a free function so that the server key and queue stay usable while
+/// the transaction is open.
+pub fn begin<'s>(
+    store: &'s mut Store,
+    now: i64,
+    digest: Option<&[u8]>,
+) -> Result<Option<Transaction<'s>>, Failure> {
+    let tx = store.write()?;
+    if let Some(d) = digest {
+        if !store::received_insert(&tx, d, now)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(tx))
+}
+
+impl Ctx<'_> {
+    /// Start the write transaction of a delivery. `None` when this very
+    /// delivery was already committed (the MTA retried after we died
+    /// between commit and exit): the caller then ends with success.
+    pub fn begin(&mut self, digest: Option<&[u8]>) -> Result<Option<Transaction<'_>>, Failure> {
+        begin(&mut self.store, self.now, digest)
+    }
+
+    /// Decrypt with the server key, checking signatures against stored
+    /// nym keys.
+    pub fn decrypt(&mut self, armored: &[u8]) -> Result<Decrypted, DecryptError> {
+        let conn: &Connection = &self.store.conn;
+        let max = self.cfg.limits.max_message_size as usize;
+        pgp::decrypt(&mut self.server, armored, max, |ids| {
+            store::certs_by_keyids(conn, ids).unwrap_or_default()
+        })
+    }
+}
+
+/// Queue `item` in `tx`. Without latency the item is reserved for this
+/// process (`mine`), which hands it off right after commit.
+pub fn queue(
+    cfg: &Config,
+    tx: &Connection,
+    now: i64,
+    item: OutItem,
+    mine: &mut Vec<(i64, OutItem)>,
+) -> Result<(), Failure> {
+    let d = &cfg.delivery;
+    if d.latency_max == 0 {
+        let id = store::enqueue(tx, &item, now, now + d.claim_timeout as i64)?;
+        mine.push((id, item));
+    } else {
+        let delay = rand::thread_rng().gen_range(d.latency_min..=d.latency_max) as i64;
+        store::enqueue(tx, &item, now + delay, 0)?;
+    }
+    Ok(())
+}
+
+/// Build the article that carries `payload` to the holder of `cert`:
+/// signed by us, encrypted to the key (hidden recipient unless a symmetric
+/// layer follows), then the symmetric layer if set.
+pub fn article_for(
+    cfg: &Config,
+    server: &mut ServerKey,
+    cert: &PgpCert,
+    hsub: Option<&str>,
+    subject: Option<&str>,
+    symmetric: Option<&str>,
+    payload: &[u8],
+) -> Result<OutItem, Failure> {
+    let inner = pgp::sign_encrypt(server, cert, payload, symmetric.is_none())?;
+    let body = match symmetric {
+        Some(pass) => pgp::encrypt_symmetric(&inner, pass)?,
+        None => inner,
+    };
+    Ok(article(cfg, &message::subject_for(cfg, hsub, subject), &body))
+}
+
+pub fn article_for_nym(
+    cfg: &Config,
+    server: &mut ServerKey,
+    n: &Nym,
+    payload: &[u8],
+) -> Result<OutItem, Failure> {
+    article_for(
+        cfg,
+        server,
+        &n.cert,
+        n.hsub.as_deref(),
+        n.subject.as_deref(),
+        n.symmetric.as_deref(),
+        payload,
+    )
+}
+
+/// A notice from config@ to the nym.
+pub fn config_notice(
+    cfg: &Config,
+    server: &mut ServerKey,
+    n: &Nym,
+    subject: &str,
+    text: &str,
+) -> Result<OutItem, Failure> {
+    let from = format!("config@{}", n.domain);
+    article_for_nym(cfg, server, n, &notice(&from, &n.address(), subject, text))
+}
+
+fn decrypt_outcome(e: &DecryptError) -> &'static str {
+    match e {
+        DecryptError::NoMessage => "no_pgp_message",
+        DecryptError::NotForUs => "not_for_server_key",
+        DecryptError::Malformed(_) => "malformed_pgp",
+        DecryptError::TooLarge => "plaintext_too_large",
+    }
+}
+
+/// Hold a signed message from a key we do not know yet (PROTOCOL.md
+/// section 7): it runs again if a nym with that key is created in time.
+pub fn hold(
+    ctx: &mut Ctx,
+    ev: &'static str,
+    recipient: &str,
+    raw: &[u8],
+    sigs: &[SigInfo],
+    digest: Option<&[u8]>,
+) -> Result<Done, Failure> {
+    let keyids: Vec<String> = sigs.iter().flat_map(|s| s.issuers.iter().cloned()).collect();
+    if keyids.is_empty() || ctx.cfg.send.hold_time == 0 {
+        return done(ev, "unknown_signer_dropped");
+    }
+    let (now, hold_time) = (ctx.now, ctx.cfg.send.hold_time as i64);
+    let Some(tx) = ctx.begin(digest)? else { return done(ev, "duplicate_delivery") };
+    store::expire_holds(&tx, now)?;
+    store::hold(&tx, recipient, raw, &keyids, now, now + hold_time)?;
+    tx.commit()?;
+    done(ev, "held_unknown_signer")
+}
+
+/// Refuse a signature outside the accepted time window; tells the nym.
+/// Returns the outcome name when refused.
+fn check_signature_age(ctx: &Ctx, sig: &SigInfo) -> Option<&'static str> {
+    let created =
+        sig.created.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64);
+    let Some(created) = created else { return Some("signature_undated") };
+    if created < ctx.now - ctx.cfg.send.replay_window as i64 {
+        return Some("signature_too_old");
+    }
+    if created > ctx.now + ctx.cfg.send.future_skew as i64 {
+        return Some("signature_from_future");
+    }
+    None
+}
+
+/// Shared first steps of signed requests (config@ and send@): replay and
+/// age checks. `Ok(Err(done))` means the request ends here.
+pub fn signed_request_gate(
+    ctx: &mut Ctx,
+    ev: &'static str,
+    n: &Nym,
+    sig: &SigInfo,
+    digest: Option<&[u8]>,
+) -> Result<Result<(), Done>, Failure> {
+    if n.disabled || n.expired(ctx.now) {
+        return Ok(Err(Done { event: ev, outcome: "nym_disabled_or_expired" }));
+    }
+    if store::replay_seen(&ctx.store.conn, &sig.digest)? {
+        return Ok(Err(Done { event: ev, outcome: "replayed_signature" }));
+    }
+    if let Some(why) = check_signature_age(ctx, sig) {
+        let text = format!(
+            "Your message to {ev}@{} was refused: its signature is {}.\n\
+             Signatures must be dated within the last {} days and not in the future.\n\
+             Nothing was done. Sign the request again and resend it.\n",
+            n.domain,
+            match why {
+                "signature_too_old" => "too old",
+                "signature_from_future" => "dated in the future",
+                _ => "undated",
+            },
+            ctx.cfg.send.replay_window / 86400
+        );
+        let item = config_notice(ctx.cfg, &mut ctx.server, n, "Request refused: signature date", &text)?;
+        let (cfg, now) = (ctx.cfg, ctx.now);
+        let mut mine = std::mem::take(&mut ctx.mine);
+        let res = (|| {
+            let Some(tx) = ctx.begin(digest)? else { return Ok(()) };
+            queue(cfg, &tx, now, item, &mut mine)?;
+            tx.commit()?;
+            Ok::<(), Failure>(())
+        })();
+        ctx.mine = mine;
+        res?;
+        return Ok(Err(Done { event: ev, outcome: why }));
+    }
+    Ok(Ok(()))
+}
+
+// ---------------------------------------------------------------- config@
+
+/// A message to config@: creation (contains a key block), reconfiguration
+/// or deletion (signed by a nym), or junk (dropped with 0).
+pub fn config(ctx: &mut Ctx, recipient: &str, raw: &[u8], digest: Option<&[u8]>) -> Result<Done, Failure> {
+    const EV: &str = "config";
+    let Some(armored) = message::extract_pgp_message(raw) else { return done(EV, "no_pgp_message") };
+    let dec = match ctx.decrypt(&armored) {
+        Ok(d) => d,
+        Err(e) => return done(EV, decrypt_outcome(&e)),
+    };
+    if let Some(block) = pgp::find_armor(&dec.plaintext, "PUBLIC KEY BLOCK") {
+        let block = block.to_vec();
+        return create(ctx, &dec, &block, digest);
+    }
+    match dec.good().cloned() {
+        Some(sig) => {
+            let fpr = sig.good_signer.clone().unwrap_or_default();
+            match store::nym_by_fingerprint(&ctx.store.conn, &fpr)? {
+                Some(n) => reconfigure(ctx, n, &dec, &sig, digest),
+                None => done(EV, "signer_not_a_nym"),
+            }
+        }
+        None if dec.signatures.iter().any(|s| !s.bad) => {
+            hold(ctx, EV, recipient, raw, &dec.signatures, digest)
+        }
+        None if dec.signatures.is_empty() => done(EV, "unsigned_without_key"),
+        None => done(EV, "bad_signature"),
+    }
+}
+
+fn text_of(dec: &Decrypted) -> String {
+    String::from_utf8_lossy(&dec.plaintext).into_owned()
+}
+
+fn set_value(c: Option<&Change>) -> Option<String> {
+    match c {
+        Some(Change::Set(_, v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn rejected_text(p: &options::Parsed) -> String {
+    let mut s = String::new();
+    for r in &p.rejected {
+        s.push_str(&format!("Ignored an \"{}\" line: {}.\n", r.opt, r.reason));
+    }
+    s
+}
+
+fn create(ctx: &mut Ctx, dec: &Decrypted, block: &[u8], digest: Option<&[u8]>) -> Result<Done, Failure> {
+    const EV: &str = "create";
+    let certs = match pgp::parse_certs(block) {
+        Ok(c) => c,
+        Err(_) => return done(EV, "malformed_key_block"),
+    };
+    if certs.len() != 1 {
+        return done(EV, if certs.is_empty() { "no_key_in_block" } else { "more_than_one_key" });
+    }
+    let cert = certs.into_iter().next().expect("one cert");
+    let cfg = ctx.cfg;
+    let key = match pgp::check_nym_cert(&cert, |d| cfg.hosts(d)) {
+        Ok(k) => k,
+        Err(p) => {
+            return done(
+                EV,
+                match p {
+                    pgp::KeyProblem::Invalid => "key_invalid",
+                    pgp::KeyProblem::Revoked => "key_revoked",
+                    pgp::KeyProblem::Expired => "key_expired",
+                    pgp::KeyProblem::NoEncryption => "key_cannot_encrypt",
+                    pgp::KeyProblem::NoSigning => "key_cannot_sign",
+                    pgp::KeyProblem::NoAddress => "no_hosted_user_id",
+                    pgp::KeyProblem::TwoAddresses => "two_hosted_user_ids",
+                },
+            )
+        }
+    };
+    let text = text_of(dec);
+    let opts = options::parse(&text);
+    let hsub = set_value(opts.get(Opt::Hsub));
+    let subject = set_value(opts.get(Opt::Subject));
+    let symmetric = set_value(opts.get(Opt::Symmetric));
+    let acksend = !matches!(opts.get(Opt::Acksend), Some(Change::Off(_)));
+    let expires =
+        key.expires.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64);
+    let address = format!("{}@{}", key.local, key.domain);
+    let from = format!("config@{}", key.domain);
+
+    // A refusal goes to the key that asked, under the subject it asked for.
+    let refusal = |ctx: &mut Ctx, subject_line: &str, text: String| -> Result<OutItem, Failure> {
+        let payload = notice(&from, &address, subject_line, &text);
+        article_for(
+            ctx.cfg,
+            &mut ctx.server,
+            &cert,
+            hsub.as_deref(),
+            subject.as_deref(),
+            symmetric.as_deref(),
+            &payload,
+        )
+    };
+
+    if cfg.is_reserved(&key.local) {
+        let item = refusal(
+            ctx,
+            "Nym refused: reserved name",
+            format!("The name {address} is reserved and cannot be a nym.\nYour key was not stored.\n"),
+        )?;
+        return commit_items(ctx, EV, "refused_reserved", vec![item], digest);
+    }
+
+    let existing = store::nym_by_address(&ctx.store.conn, &key.local, &key.domain)?;
+    match existing {
+        Some(n) if n.fingerprint == key.fingerprint => {
+            // A refresh, or simply the second copy of the creation.
+            let merged = pgp::merge(n.cert.clone(), cert.clone())?;
+            if pgp::cert_bytes(&merged)? == pgp::cert_bytes(&n.cert)? && expires == n.expires {
+                // Identical copy: nothing changes; mark it received anyway.
+                return commit_items(ctx, EV, "duplicate_copy", vec![], digest);
+            }
+            let merged_expires = pgp::check_nym_cert(&merged, |d| cfg.hosts(d))
+                .ok()
+                .and_then(|k| k.expires)
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .or(expires);
+            let mut updated = n.clone();
+            updated.cert = merged.clone();
+            updated.expires = merged_expires;
+            let item = config_notice(
+                cfg,
+                &mut ctx.server,
+                &updated,
+                "Nym key refreshed",
+                &format!(
+                    "Your nym's key was refreshed. Options are unchanged.\n\n{}",
+                    describe_options(&updated)
+                ),
+            )?;
+            let mut mine = std::mem::take(&mut ctx.mine);
+            let now = ctx.now;
+            let r = (|| {
+                let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
+                store::update_cert(&tx, n.id, &merged, merged_expires)?;
+                queue(cfg, &tx, now, item, &mut mine)?;
+                tx.commit()?;
+                Ok::<_, Failure>("key_refreshed")
+            })();
+            ctx.mine = mine;
+            done(EV, r?)
+        }
+        Some(_) => {
+            let item = refusal(
+                ctx,
+                "Nym refused: name taken",
+                format!("The name {address} is already taken by another key.\nYour key was not stored.\n"),
+            )?;
+            commit_items(ctx, EV, "refused_taken", vec![item], digest)
+        }
+        None => {
+            if store::nym_by_fingerprint(&ctx.store.conn, &key.fingerprint)?.is_some() {
+                return done(EV, "key_already_used");
+            }
+            // Build the nym as it will be stored, to write its confirmation.
+            let mut n = Nym {
+                id: 0,
+                local: key.local.clone(),
+                domain: key.domain.clone(),
+                fingerprint: key.fingerprint.clone(),
+                cert: cert.clone(),
+                expires,
+                created: ctx.now,
+                hsub: hsub.clone(),
+                subject: subject.clone(),
+                symmetric: symmetric.clone(),
+                acksend,
+                disabled: false,
+                send_day: 0,
+                send_count: 0,
+                limit_told: false,
+            };
+            let text = format!(
+                "Your nym {} was created.\n\n{}\n{}\nFrom now on, sign every message to config@{d} and send@{d} with this key.\n",
+                n.address(),
+                describe_options(&n),
+                rejected_text(&opts),
+                d = n.domain
+            );
+            let item = config_notice(cfg, &mut ctx.server, &n, "Nym created", &text)?;
+            let keyids = pgp::key_ids(&cert);
+            let mut mine = std::mem::take(&mut ctx.mine);
+            let now = ctx.now;
+            let r = (|| {
+                let Some(tx) = ctx.begin(digest)? else { return Ok(("duplicate_delivery", vec![])) };
+                // Re-check under the lock: a concurrent copy may have won.
+                if store::nym_by_address(&tx, &n.local, &n.domain)?.is_some() {
+                    tx.commit()?;
+                    return Ok(("duplicate_copy", vec![]));
+                }
+                n.id = store::insert_nym(
+                    &tx,
+                    &store::NewNym {
+                        local: &n.local,
+                        domain: &n.domain,
+                        cert: &n.cert,
+                        expires: n.expires,
+                        hsub: n.hsub.as_deref(),
+                        subject: n.subject.as_deref(),
+                        symmetric: n.symmetric.as_deref(),
+                        acksend: n.acksend,
+                    },
+                )?;
+                queue(cfg, &tx, now, item, &mut mine)?;
+                let held = store::held_for(&tx, &keyids, now)?;
+                tx.commit()?;
+                Ok::<_, Failure>(("created", held))
+            })();
+            ctx.mine = mine;
+            let (outcome, held) = r?;
+            ctx.replays.extend(held);
+            done(EV, outcome)
+        }
+    }
+}
+
+/// Commit `items` (maybe none) as the whole effect of this delivery.
+fn commit_items(
+    ctx: &mut Ctx,
+    ev: &'static str,
+    outcome: &'static str,
+    items: Vec<OutItem>,
+    digest: Option<&[u8]>,
+) -> Result<Done, Failure> {
+    let (cfg, now) = (ctx.cfg, ctx.now);
+    let mut mine = std::mem::take(&mut ctx.mine);
+    let r = (|| {
+        let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
+        for item in items {
+            queue(cfg, &tx, now, item, &mut mine)?;
+        }
+        tx.commit()?;
+        Ok::<_, Failure>(outcome)
+    })();
+    ctx.mine = mine;
+    done(ev, r?)
+}
+
+fn reconfigure(
+    ctx: &mut Ctx,
+    n: Nym,
+    dec: &Decrypted,
+    sig: &SigInfo,
+    digest: Option<&[u8]>,
+) -> Result<Done, Failure> {
+    const EV: &str = "config";
+    if let Err(d) = signed_request_gate(ctx, EV, &n, sig, digest)? {
+        return Ok(d);
+    }
+    let cfg = ctx.cfg;
+    let opts = options::parse(&text_of(dec));
+    let mut updated = n.clone();
+    let (outcome, item, delete) = if matches!(opts.get(Opt::Delete), Some(Change::On(_))) {
+        let text = format!(
+            "Your nym {} is deleted, with its key and options.\nThis is the last message you get for it.\n",
+            n.address()
+        );
+        ("deleted", config_notice(cfg, &mut ctx.server, &n, "Nym deleted", &text)?, true)
+    } else if opts.is_empty() {
+        let text = format!("Status of your nym:\n\n{}\n{}", describe_options(&n), rejected_text(&opts));
+        ("status", config_notice(cfg, &mut ctx.server, &n, "Nym status", &text)?, false)
+    } else {
+        for c in &opts.changes {
+            match c {
+                Change::Set(Opt::Hsub, v) => updated.hsub = Some(v.clone()),
+                Change::Set(Opt::Subject, v) => updated.subject = Some(v.clone()),
+                Change::Set(Opt::Symmetric, v) => updated.symmetric = Some(v.clone()),
+                Change::Off(Opt::Hsub) => updated.hsub = None,
+                Change::Off(Opt::Subject) => updated.subject = None,
+                Change::Off(Opt::Symmetric) => updated.symmetric = None,
+                Change::On(Opt::Acksend) => updated.acksend = true,
+                Change::Off(Opt::Acksend) => updated.acksend = false,
+                _ => {}
+            }
+        }
+        let text = format!(
+            "Your nym's options were changed.\n\n{}\n{}",
+            describe_options(&updated),
+            rejected_text(&opts)
+        );
+        // The confirmation already follows the new options: the holder
+        // asked for them.
+        ("changed", config_notice(cfg, &mut ctx.server, &updated, "Nym options changed", &text)?, false)
+    };
+    let now = ctx.now;
+    let mut mine = std::mem::take(&mut ctx.mine);
+    let r = (|| {
+        let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
+        if !store::replay_insert(&tx, &sig.digest, now)? {
+            tx.commit()?;
+            return Ok("replayed_signature");
+        }
+        // The nym may have changed or gone since we read it.
+        match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
+            Some(cur) if cur.id == n.id => {}
+            _ => {
+                tx.commit()?;
+                return Ok("nym_gone");
+            }
+        }
+        if delete {
+            store::delete_nym(&tx, n.id)?;
+        } else if outcome == "changed" {
+            store::update_options(&tx, &updated)?;
+        }
+        queue(cfg, &tx, now, item, &mut mine)?;
+        tx.commit()?;
+        Ok::<_, Failure>(outcome)
+    })();
+    ctx.mine = mine;
+    let outcome = r?;
+    if outcome == "deleted" {
+        // Push the erased pages out of the WAL too; failure here is not a
+        // reason to redeliver (the delete is committed), so only log it.
+        if ctx.store.scrub_wal().is_err() {
+            event("config", "wal_scrub_deferred");
+        }
+    }
+    done(EV, outcome)
+}
+
+// ------------------------------------------------------------ mail to nym
+
+/// Mail from anyone to NAME@D: the whole message, as received, goes to the
+/// nym in an article.
+pub fn inbound(
+    ctx: &mut Ctx,
+    local: &str,
+    domain: &str,
+    raw: &[u8],
+    digest: Option<&[u8]>,
+) -> Result<Done, Failure> {
+    const EV: &str = "inbound";
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Failure::Data("empty message"));
+    }
+    let Some(n) = store::nym_by_address(&ctx.store.conn, local, domain)? else { return Err(Failure::NoUser) };
+    if n.disabled || n.expired(ctx.now) {
+        return Err(Failure::NoUser);
+    }
+    let item = article_for_nym(ctx.cfg, &mut ctx.server, &n, raw)?;
+    let (cfg, now) = (ctx.cfg, ctx.now);
+    let mut mine = std::mem::take(&mut ctx.mine);
+    let r = (|| {
+        let Some(tx) = ctx.begin(digest)? else { return Ok("duplicate_delivery") };
+        match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
+            Some(cur) if cur.id == n.id && !cur.disabled => {}
+            _ => return Err(Failure::NoUser),
+        }
+        queue(cfg, &tx, now, item, &mut mine)?;
+        tx.commit()?;
+        Ok("posted")
+    })();
+    ctx.mine = mine;
+    done(EV, r?)
+}
