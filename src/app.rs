@@ -110,6 +110,11 @@ pub fn deliver(
     input: impl std::io::Read,
 ) -> Result<Done, Failure> {
     let raw = crate::message::read_limited(input, cfg.limits.max_message_size)?;
+    // Debug builds only: lets the tests prove that a panic defers (75).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {
+        panic!("panic requested by NYMGATE_PANIC_FOR_TEST");
+    }
     let raw = crate::message::strip_from_line(&raw).to_vec();
     let Some((local, domain)) = split_address(recipient) else { return Err(Failure::NoUser) };
     if !cfg.hosts(&domain) {

@@ -283,9 +283,25 @@ pub fn decrypt<F>(
 where
     F: FnMut(&[String]) -> Vec<Cert>,
 {
+    decrypt_at(server, message, max, None, lookup)
+}
+
+/// [`decrypt`] with signatures judged at `time` instead of now. Used once
+/// more on a signature dated in the future, to learn whether a nym really
+/// made it (and tell that nym why it was refused).
+pub fn decrypt_at<F>(
+    server: &mut ServerKey,
+    message: &[u8],
+    max: usize,
+    time: Option<SystemTime>,
+    lookup: F,
+) -> std::result::Result<Decrypted, DecryptError>
+where
+    F: FnMut(&[String]) -> Vec<Cert>,
+{
     let helper = Helper { server, lookup, sigs: Vec::new(), decrypted: false };
     let mut d =
-        match DecryptorBuilder::from_bytes(message).and_then(|b| b.with_policy(policy(), None, helper)) {
+        match DecryptorBuilder::from_bytes(message).and_then(|b| b.with_policy(policy(), time, helper)) {
             Ok(d) => d,
             Err(e) => return Err(classify(e)),
         };

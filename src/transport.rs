@@ -71,6 +71,42 @@ pub fn finish(item: &OutItem) -> Vec<u8> {
     out
 }
 
+/// Headers a news server sets itself when it accepts a posting: INN's
+/// nnrpd refuses an article that carries them ("441 Can't set system
+/// Injection-Info header field") and writes its own from inn.conf.
+const INJECTION_HEADERS: &[&str] = &["Injection-Info", "Injection-Date", "Path", "Xref"];
+
+/// The article as `inews` must get it: our injection headers removed.
+pub fn for_inews(article: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(article.len());
+    let mut in_headers = true;
+    let mut skipping = false;
+    for line in article.split_inclusive(|&b| b == b'\n') {
+        if in_headers {
+            let bare = line.strip_suffix(b"\n").unwrap_or(line);
+            let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+            if bare.is_empty() {
+                in_headers = false;
+            } else if bare[0] == b' ' || bare[0] == b'\t' {
+                if skipping {
+                    continue;
+                }
+            } else {
+                skipping = INJECTION_HEADERS.iter().any(|h| {
+                    bare.len() > h.len()
+                        && bare[h.len()] == b':'
+                        && bare[..h.len()].eq_ignore_ascii_case(h.as_bytes())
+                });
+                if skipping {
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
 /// File name for an item in a spool: derived from the Message-ID so that
 /// a repeated hand-off finds the file already there.
 pub fn spool_name(msgid: &str, ext: &str) -> String {
@@ -165,7 +201,7 @@ pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), String> {
     match item.kind {
         Kind::News => match cfg.news.transport {
             NewsTransport::Spool => write_spool(&cfg.news.spool, &spool_name(&item.msgid, "art"), &data),
-            NewsTransport::Inews => match run(&cfg.news.inews, &data, timeout) {
+            NewsTransport::Inews => match run(&cfg.news.inews, &for_inews(&data), timeout) {
                 Ok(_) => Ok(()),
                 // INN already has this Message-ID: an earlier hand-off
                 // succeeded but we died before recording it.
@@ -225,6 +261,12 @@ mod tests {
         assert!(has_header(b"Subject: x\ndate: y\n\nbody", "Date"));
         assert!(!has_header(b"Subject: x\n\nDate: in body\n", "Date"));
         assert!(!has_header(b"Dated: x\n\n", "Date"));
+    }
+
+    #[test]
+    fn inews_gets_no_injection_headers() {
+        let a = b"Path: x!not-for-mail\nInjection-Date: d\nSubject: s\nInjection-Info: h;\n c=1\nFrom: f\n\nPath: body\n";
+        assert_eq!(for_inews(a), b"Subject: s\nFrom: f\n\nPath: body\n");
     }
 
     #[test]

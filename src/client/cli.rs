@@ -1,0 +1,453 @@
+//! The `nym` command line: every subcommand, its options and its manual text.
+//!
+//! The man page and the shell completions are generated from these same
+//! definitions (`nym manpage`, `nym completions`), so this file is the one
+//! place where the user-facing documentation of the client lives.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "The nym holder's client for Zax-type nym servers";
+
+const LONG_ABOUT: &str = "\
+nym manages pseudonyms (\"nyms\") on Zax-type nym servers such as nymgate, \
+mixnym.net or is-not-my.name. It replaces the manual steps of the classic \
+guide (gpg key generation, hand-made option files, encryption to config@, \
+send@ and url@, aam2mail, gpg --decrypt) with one command each.
+
+A nym lives like this:
+
+  nym new alice@nym.example --server-key key.asc --hsub PASS
+  nym fetch                      # read alt.anonymous.messages, keep ours
+  nym read                       # decrypt, verify the server, show
+  nym send alice@nym.example --to bob@example.org --subject hi < body.txt
+  nym config alice@nym.example --hsub NEWPASS
+  nym delete alice@nym.example --yes
+
+Requests are built exactly as every Zax-type server expects them, so they \
+work with any such server, not only nymgate.
+
+HOW REQUESTS LEAVE YOUR MACHINE (--via)
+
+Every request is an ordinary mail to config@, send@ or url@ the server's \
+domain, whose body is an OpenPGP message only the server can read. The \
+server cannot see who you are, but the mail system can: if you mail the \
+server straight from your own address or through your provider's SMTP \
+server, the envelope, the Received: lines and the provider's logs link \
+your real identity to the nym. Anybody who can watch the server's mail \
+(its operator, its provider, a court order) then knows who the nym is.
+
+Do not do that for a nym that matters. Instead hand the request to an \
+anonymous path:
+
+  * an SMTP server reached over Tor, e.g. run nym under torsocks:
+      torsocks nym send ... --via smtp+starttls://mail.example:587
+  * a remailer: write the request with --via file:DIR and give the files \
+to your remailer client (Mixmaster, Mixmaster-compatible or Yamn), or to \
+a remailer's web or onion interface;
+  * send create requests twice through different paths (--copies 2 or two \
+runs): the server ignores extra copies of a create, but never send a send@ \
+request twice, because the server will deliver every copy.
+
+Fetching is safer but not free: read alt.anonymous.messages over Tor too \
+(torsocks nym fetch), so that your news server does not learn when you \
+look.
+
+FILES
+
+  $NYM_HOME (default ~/.nym, mode 0700) holds everything: config.toml \
+(defaults for --via, --from and the news servers), nyms/ADDRESS/ (the nym's \
+secret key, the server key and the options, all mode 0600), Maildir/ (the \
+articles fetch kept for you) and state/ (high-water marks).";
+
+#[derive(Debug, Parser)]
+#[command(name = "nym", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// The client's store (keys, options, Maildir, high-water marks).
+    #[arg(long, global = true, env = "NYM_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Read the passphrase that protects nym secret keys from this file
+    /// (first line). Without it, $NYM_PASSPHRASE is used, else you are asked
+    /// on the terminal.
+    #[arg(long, global = true, env = "NYM_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    New(NewArgs),
+    Import(ImportArgs),
+    Send(SendArgs),
+    Config(ConfigArgs),
+    Delete(DeleteArgs),
+    Url(UrlArgs),
+    Fetch(FetchArgs),
+    Read(ReadArgs),
+    /// List the nyms in the store, their options and unread counts.
+    List,
+    Export(ExportArgs),
+    Manpage(ManpageArgs),
+    Completions(CompletionsArgs),
+}
+
+/// How a finished request mail is handed off.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Handoff {
+    /// Hand-off method: `stdout`, `file:PATH` (a directory gets one .eml file
+    /// per mail, anything else is appended to), `sendmail` or `sendmail:COMMAND`
+    /// (the recipient is appended to COMMAND, or replaces `{rcpt}`),
+    /// `smtp://HOST:PORT`, `smtp+starttls://HOST:PORT` or `smtps://HOST:PORT`.
+    /// Default: `via` in config.toml, else stdout. Read "HOW REQUESTS LEAVE
+    /// YOUR MACHINE" in `nym --help` before using anything but a file.
+    #[arg(long, env = "NYM_VIA", value_name = "METHOD")]
+    pub via: Option<String>,
+
+    /// The From: of the carrier mail and the SMTP envelope sender. Never your
+    /// real address unless you accept the link (see `nym --help`). Default:
+    /// `from` in config.toml, else none (sendmail fills it in, SMTP uses <>).
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+
+    /// Hand the same request off this many times (create requests only
+    /// benefit; extra copies of a send@ request are all delivered).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub copies: u32,
+
+    /// Trust these extra CA certificates (PEM) for SMTP over TLS.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Options every nym can set (PROTOCOL section 3). `none` unsets one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NymOptions {
+    /// hSub passphrase: the server marks your articles with a hashed Subject
+    /// that only this passphrase recognises. Recommended. `none` unsets it.
+    #[arg(long, value_name = "PASS")]
+    pub hsub: Option<String>,
+
+    /// A fixed plain Subject instead of an hSub. Anyone can then link all
+    /// your articles; prefer --hsub. `none` unsets it.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+
+    /// Passphrase for an extra symmetric encryption layer around every
+    /// article. `none` unsets it.
+    #[arg(long, value_name = "PASS")]
+    pub symmetric: Option<String>,
+
+    /// Ask the server to confirm every message you send (`yes` or `no`).
+    #[arg(long, value_name = "yes|no")]
+    pub acksend: Option<String>,
+}
+
+/// Create a nym: make its key, record the server key, send the create request.
+///
+/// The nym key is generated in the client's store (Curve25519 by default,
+/// RSA-4096 with --rsa4096), with the expiry you choose: the server deletes
+/// the nym when the key expires. The create request (your options and the
+/// public key, encrypted to config@DOMAIN) is the only request that is not
+/// signed. Send it twice through different paths if your path is lossy.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The nym's address, e.g. alice@nym.example.
+    pub address: String,
+
+    /// The server's public key (armored or binary). Check its fingerprint
+    /// out of band before you trust it!
+    #[arg(long, value_name = "FILE", required_unless_present = "resend")]
+    pub server_key: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub options: NymOptions,
+
+    /// The nym is already in the store: build its create request again
+    /// (with the options recorded) and hand it off, e.g. as the second copy
+    /// through another path, or after a failed hand-off.
+    #[arg(long, conflicts_with_all = ["server_key", "from_gpg", "rsa4096", "protect"])]
+    pub resend: bool,
+
+    /// Key lifetime: e.g. 6m, 1y, 30d, 2w, or `never`. The nym lives as long.
+    #[arg(long, default_value = "1y", value_name = "TIME")]
+    pub expire: String,
+
+    /// Make an RSA-4096 key instead of Curve25519.
+    #[arg(long)]
+    pub rsa4096: bool,
+
+    /// Take the nym key from your GnuPG keyring (`gpg --export-secret-keys
+    /// ADDRESS`) instead of generating one.
+    #[arg(long)]
+    pub from_gpg: bool,
+
+    /// Protect the new secret key with a passphrase (asked, or from
+    /// --passphrase-file / $NYM_PASSPHRASE).
+    #[arg(long)]
+    pub protect: bool,
+
+    /// Also import the new key into your GnuPG keyring.
+    #[arg(long)]
+    pub export_to_gpg: bool,
+
+    /// Only set up the nym locally; do not build the create request.
+    #[arg(long)]
+    pub no_request: bool,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Adopt an existing nym (e.g. one made by hand with gpg); sends nothing.
+///
+/// For a nym created by hand as in the classic guide: records its secret
+/// key (from GnuPG or a file), the server key and the options the nym has
+/// on the server, so that fetch, read, send and config work with it.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The nym's address.
+    pub address: String,
+
+    /// The server's public key.
+    #[arg(long, value_name = "FILE")]
+    pub server_key: PathBuf,
+
+    /// Take the secret key from the GnuPG keyring.
+    #[arg(long, conflicts_with = "secret_key")]
+    pub from_gpg: bool,
+
+    /// Take the secret key from this file (armored or binary).
+    #[arg(long, value_name = "FILE", required_unless_present = "from_gpg")]
+    pub secret_key: Option<PathBuf>,
+
+    /// The options the nym already has on the server, so that fetch and
+    /// read recognise its articles.
+    #[command(flatten)]
+    pub options: NymOptions,
+}
+
+/// Send a mail (or a Usenet post) as the nym.
+///
+/// The body comes from standard input. The message is signed with the nym
+/// key and encrypted to send@DOMAIN; the server rewrites From: to the nym and
+/// removes nothing you wrote except identifying headers. With
+/// --encrypt-to-cert the body is first encrypted end-to-end to your
+/// correspondent, so that the server never sees it either.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The nym that sends.
+    pub address: String,
+
+    /// Recipient (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+
+    /// Copy recipient (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub cc: Vec<String>,
+
+    /// Blind copy recipient (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub bcc: Vec<String>,
+
+    /// Post to these newsgroups (comma separated) as the nym.
+    #[arg(long, value_name = "GROUPS")]
+    pub newsgroups: Option<String>,
+
+    /// Subject (the server uses "No Subject" when missing).
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+
+    /// Display name shown with the nym's address.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Extra header line `Name: value` (repeatable), e.g. In-Reply-To.
+    #[arg(long, value_name = "LINE")]
+    pub header: Vec<String>,
+
+    /// Standard input is already a whole RFC 5322 message (headers, blank
+    /// line, body); the header options are not used.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Encrypt the body end-to-end to this OpenPGP certificate first
+    /// (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_to_cert: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Change the nym's options on the server (a signed request to config@).
+///
+/// Without any option this is a status request: the server answers with
+/// the current options. The client records the new options at once and
+/// keeps recognising articles marked with the old ones.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The nym.
+    pub address: String,
+
+    #[command(flatten)]
+    pub options: NymOptions,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Delete the nym on the server (a signed `delete: yes` to config@).
+///
+/// The local keys stay, so that you can read the server's last
+/// confirmation; remove them afterwards with --forget.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The nym.
+    pub address: String,
+
+    /// Really delete (required).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Only erase the local copy of the nym (keys and options); send nothing.
+    #[arg(long)]
+    pub forget: bool,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Have the server fetch web pages for you (a request to url@).
+///
+/// The pages come back on alt.anonymous.messages, encrypted with --key only
+/// and marked with the hSub of --hsub (default: the key). The request is
+/// not signed, so it is not linked to the nym; the nym only names the server.
+#[derive(Debug, Args)]
+pub struct UrlArgs {
+    /// The nym whose server is used.
+    pub address: String,
+
+    /// The addresses to fetch.
+    #[arg(required = true)]
+    pub urls: Vec<String>,
+
+    /// Passphrase the server encrypts the answer with.
+    #[arg(long, value_name = "PASS")]
+    pub key: String,
+
+    /// hSub passphrase for the answer (default: the key).
+    #[arg(long, value_name = "PASS")]
+    pub hsub: Option<String>,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Read alt.anonymous.messages and keep the articles meant for your nyms.
+///
+/// Each source is read from where the last fetch stopped (a high-water mark
+/// per server and group), so no article is examined twice and none is
+/// skipped, even when the connection drops. Articles are recognised by hSub
+/// or fixed subject; nyms with neither are found by trying to decrypt every
+/// article. Matches go, still encrypted, into $NYM_HOME/Maildir.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Only look for this nym (default: all nyms in the store).
+    pub address: Option<String>,
+
+    /// News source (repeatable): `nntp://HOST[:PORT]`, `nntps://HOST[:PORT]`,
+    /// or `spool:DIR` (a directory of article files, as the nymgate demo
+    /// writes). Default: `servers` in config.toml.
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+
+    /// Newsgroup.
+    #[arg(long, default_value = "alt.anonymous.messages")]
+    pub group: String,
+
+    /// Try to decrypt every article, for nyms without hsub or subject.
+    /// Also done automatically when such a nym is in the store.
+    #[arg(long)]
+    pub try_all: bool,
+
+    /// On the first fetch from a source, look at no more than the newest N
+    /// articles.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+
+    /// Reconnect this many times when a server drops the connection.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
+
+    /// Trust these extra CA certificates (PEM) for nntps.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// NNTP user name (AUTHINFO USER); the password comes from
+    /// $NYM_NNTP_PASSWORD.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Decrypt and show the fetched articles, then mark them read.
+///
+/// Peels the symmetric layer (if the nym set one), decrypts with the nym key
+/// and checks that the server key signed it. A message whose signature does
+/// not check out is shown with a warning and the command fails.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Only this nym's messages.
+    pub address: Option<String>,
+
+    /// Also show messages already read.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Do not mark the messages read.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Only list the messages (no decryption).
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Print a nym's public key, or its secret key, or put it into GnuPG.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The nym.
+    pub address: String,
+
+    /// The secret key (armored) instead of the public key.
+    #[arg(long)]
+    pub secret: bool,
+
+    /// Import the secret key and the server key into GnuPG instead of
+    /// printing.
+    #[arg(long)]
+    pub to_gpg: bool,
+}
+
+/// Write the man pages (nym.1 and one per subcommand).
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Directory for the pages; without it, nym.1 goes to standard output.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Print a shell completion script.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}

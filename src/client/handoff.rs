@@ -1,0 +1,265 @@
+//! Handing a finished request mail to the world: standard output, a file
+//! or directory, a sendmail-compatible command, or an SMTP server.
+//!
+//! Which one is safe depends on the user's setup (see the manual text in
+//! `cli.rs`); this module only moves bytes and reports failures clearly.
+
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rand::RngCore;
+
+use super::tls::{self, Stream};
+
+/// A parsed `--via` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    Stdout,
+    File(PathBuf),
+    Sendmail(String),
+    Smtp { host: String, port: u16, tls: SmtpTls },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Implicit,
+}
+
+pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail -oi";
+
+impl Via {
+    pub fn parse(s: &str) -> Result<Via> {
+        let s = s.trim();
+        if s == "stdout" || s == "-" {
+            return Ok(Via::Stdout);
+        }
+        if let Some(p) = s.strip_prefix("file:") {
+            return Ok(Via::File(PathBuf::from(p)));
+        }
+        if s == "sendmail" {
+            return Ok(Via::Sendmail(DEFAULT_SENDMAIL.into()));
+        }
+        if let Some(c) = s.strip_prefix("sendmail:") {
+            if c.trim().is_empty() {
+                bail!("`sendmail:` needs a command");
+            }
+            return Ok(Via::Sendmail(c.to_string()));
+        }
+        for (prefix, tls, port) in [
+            ("smtp://", SmtpTls::None, 25),
+            ("smtp+starttls://", SmtpTls::StartTls, 587),
+            ("smtps://", SmtpTls::Implicit, 465),
+        ] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                let (host, port) = split_host_port(rest.trim_end_matches('/'), port)?;
+                return Ok(Via::Smtp { host, port, tls });
+            }
+        }
+        bail!("unknown hand-off method `{s}`; use stdout, file:PATH, sendmail[:COMMAND], smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT")
+    }
+}
+
+/// `host[:port]`, with `[v6]:port` allowed.
+pub fn split_host_port(s: &str, default: u16) -> Result<(String, u16)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once(']').ok_or_else(|| anyhow!("bad address `{s}`"))?;
+        let port = match p.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| anyhow!("bad port in `{s}`"))?,
+            None => default,
+        };
+        return Ok((h.to_string(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => Ok((h.to_string(), p.parse().map_err(|_| anyhow!("bad port in `{s}`"))?)),
+        None if !s.is_empty() => Ok((s.to_string(), default)),
+        None => bail!("missing host"),
+    }
+}
+
+/// One mail to hand off.
+pub struct Mail<'a> {
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub text: &'a str,
+}
+
+/// Hand off `mail`; returns a short description of where it went.
+pub fn deliver(via: &Via, mail: &Mail, ca_file: Option<&Path>) -> Result<String> {
+    match via {
+        Via::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(mail.text.as_bytes())?;
+            out.flush()?;
+            Ok("standard output".into())
+        }
+        Via::File(p) => to_file(p, mail),
+        Via::Sendmail(cmd) => sendmail(cmd, mail),
+        Via::Smtp { host, port, tls } => {
+            smtp(host, *port, *tls, mail, ca_file).with_context(|| format!("SMTP to {host}:{port}"))?;
+            Ok(format!("SMTP server {host}:{port}"))
+        }
+    }
+}
+
+fn to_file(p: &Path, mail: &Mail) -> Result<String> {
+    if p.is_dir() {
+        let mut r = [0u8; 6];
+        rand::thread_rng().fill_bytes(&mut r);
+        let name = format!("{}-{}.eml", mail.to.split('@').next().unwrap_or("mail"), hex::encode(r));
+        let path = p.join(name);
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        f.write_all(mail.text.as_bytes())?;
+        f.sync_all()?;
+        return Ok(path.display().to_string());
+    }
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(p)
+        .with_context(|| format!("opening {}", p.display()))?;
+    f.write_all(mail.text.as_bytes())?;
+    f.sync_all()?;
+    Ok(p.display().to_string())
+}
+
+fn sendmail(cmd: &str, mail: &Mail) -> Result<String> {
+    let mut words: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+    if words.iter().any(|w| w.contains("{rcpt}")) {
+        for w in &mut words {
+            *w = w.replace("{rcpt}", mail.to);
+        }
+    } else {
+        words.push(mail.to.to_string());
+    }
+    let program = words.remove(0);
+    let mut child = Command::new(&program)
+        .args(&words)
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting `{program}`"))?;
+    child.stdin.take().expect("piped").write_all(mail.text.as_bytes())?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`{cmd}` failed ({status}); the request was not sent");
+    }
+    Ok(format!("`{program}`"))
+}
+
+struct Smtp {
+    r: BufReader<Box<dyn Stream>>,
+}
+
+impl Smtp {
+    fn reply(&mut self) -> Result<(u16, String)> {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if self.r.read_line(&mut line)? == 0 {
+                bail!("the server closed the connection");
+            }
+            let code: u16 = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| anyhow!("bad reply `{}`", line.trim_end()))?;
+            text.push_str(line.get(4..).unwrap_or("").trim_end());
+            text.push('\n');
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok((code, text));
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str, want: u16) -> Result<String> {
+        let w = self.r.get_mut();
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\r\n")?;
+        w.flush()?;
+        let (code, text) = self.reply()?;
+        if code / 100 != want / 100 {
+            bail!("`{}` was answered {code} {}", line.split(':').next().unwrap_or(line), text.trim_end());
+        }
+        Ok(text)
+    }
+}
+
+fn smtp(host: &str, port: u16, mode: SmtpTls, mail: &Mail, ca_file: Option<&Path>) -> Result<()> {
+    let tcp = TcpStream::connect((host, port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let stream: Box<dyn Stream> = match mode {
+        SmtpTls::Implicit => tls::wrap(tcp.try_clone()?, host, ca_file)?,
+        _ => Box::new(tcp.try_clone()?),
+    };
+    let mut s = Smtp { r: BufReader::new(stream) };
+    let (code, text) = s.reply()?;
+    if code != 220 {
+        bail!("greeting {code} {}", text.trim_end());
+    }
+    // A neutral EHLO name: the real host name would identify the machine.
+    let ehlo = s.cmd("EHLO localhost", 250)?;
+    if mode == SmtpTls::StartTls {
+        if !ehlo.lines().any(|l| l.eq_ignore_ascii_case("STARTTLS")) {
+            bail!("the server does not offer STARTTLS");
+        }
+        s.cmd("STARTTLS", 220)?;
+        drop(s);
+        s = Smtp { r: BufReader::new(tls::wrap(tcp, host, ca_file)?) };
+        s.cmd("EHLO localhost", 250)?;
+    }
+    s.cmd(&format!("MAIL FROM:<{}>", mail.from.unwrap_or("")), 250)?;
+    s.cmd(&format!("RCPT TO:<{}>", mail.to), 250)?;
+    s.cmd("DATA", 354)?;
+    let mut data = String::new();
+    for line in mail.text.lines() {
+        if line.starts_with('.') {
+            data.push('.');
+        }
+        data.push_str(line);
+        data.push_str("\r\n");
+    }
+    data.push('.');
+    s.cmd(&data, 250)?;
+    let _ = s.cmd("QUIT", 221);
+    Ok(())
+}
+
+/// Read the carrier mails a `file:DIR` hand-off wrote (used by tests and by
+/// users who feed the files to a remailer client).
+pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_parsing() {
+        assert_eq!(Via::parse("stdout").unwrap(), Via::Stdout);
+        assert_eq!(Via::parse("file:/tmp/x").unwrap(), Via::File("/tmp/x".into()));
+        assert_eq!(Via::parse("sendmail").unwrap(), Via::Sendmail(DEFAULT_SENDMAIL.into()));
+        assert_eq!(
+            Via::parse("smtp+starttls://mail.example:2525").unwrap(),
+            Via::Smtp { host: "mail.example".into(), port: 2525, tls: SmtpTls::StartTls }
+        );
+        assert_eq!(
+            Via::parse("smtps://[::1]").unwrap(),
+            Via::Smtp { host: "::1".into(), port: 465, tls: SmtpTls::Implicit }
+        );
+        assert!(Via::parse("carrier-pigeon").is_err());
+        assert!(Via::parse("smtp://h:notaport").is_err());
+    }
+}
