@@ -253,7 +253,7 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
 /// `key export`.
 pub fn export_key(cfg: &Config) -> Result<Vec<u8>> {
     check_private(&cfg.key_path())?;
-    let key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
+    let key = ServerKey::from_tsk_checked(&fs::read(cfg.key_path())?)?;
     key.public_armored()
 }
 

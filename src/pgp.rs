@@ -64,34 +64,70 @@ pub struct ServerKey {
 }
 
 impl ServerKey {
+    /// Load the server key from its file. The file is our own (mode 0600,
+    /// written by `init`), so its self-signatures are not verified again on
+    /// every delivery: that verification was most of a delivery's CPU time.
+    /// Each key is used as the flags of its first self-signature say.
     pub fn from_tsk(bytes: &[u8]) -> Result<ServerKey> {
-        let cert = Cert::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
-        let vc = cert.with_policy(policy(), None).context("server key is not valid")?;
-        let signer = vc
-            .keys()
-            .unencrypted_secret()
-            .alive()
-            .revoked(false)
-            .for_signing()
-            .next()
-            .ok_or_else(|| anyhow!("server key has no usable signing key"))?
-            .key()
-            .clone()
-            .into_keypair()?;
+        use openpgp::packet::{Key, Packet};
+        use openpgp::types::SignatureType;
+        let pile = openpgp::PacketPile::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
+        let mut signer = None;
         let mut decryptors = Vec::new();
-        for ka in vc.keys().unencrypted_secret().for_transport_encryption() {
-            decryptors.push((ka.key().keyid(), ka.key().clone().into_keypair()?));
-        }
-        for ka in vc.keys().unencrypted_secret().for_storage_encryption() {
-            let id = ka.key().keyid();
-            if !decryptors.iter().any(|(k, _)| *k == id) {
-                decryptors.push((id, ka.key().clone().into_keypair()?));
+        let mut current: Option<
+            Key<openpgp::packet::key::SecretParts, openpgp::packet::key::UnspecifiedRole>,
+        > = None;
+        // Walk the packets: each secret subkey is followed by its binding
+        // signature, whose flags say what the subkey is for.
+        for p in pile.children() {
+            match p {
+                Packet::SecretSubkey(k) => current = Some(k.clone().role_into_unspecified()),
+                // The primary key's flags sit on its direct-key or User ID
+                // self-signature; the first one that has flags decides.
+                Packet::SecretKey(k) => current = Some(k.clone().role_into_unspecified()),
+                Packet::PublicSubkey(_) | Packet::PublicKey(_) => current = None,
+                Packet::Signature(sig)
+                    if matches!(
+                        sig.typ(),
+                        SignatureType::SubkeyBinding
+                            | SignatureType::DirectKey
+                            | SignatureType::PositiveCertification
+                            | SignatureType::GenericCertification
+                            | SignatureType::CasualCertification
+                            | SignatureType::PersonaCertification
+                    ) && sig.key_flags().is_some() =>
+                {
+                    let (Some(k), Some(flags)) = (current.take(), sig.key_flags()) else { continue };
+                    if !k.has_unencrypted_secret() {
+                        continue;
+                    }
+                    if flags.for_signing() && signer.is_none() {
+                        signer = Some(k.clone().into_keypair()?);
+                    }
+                    if flags.for_transport_encryption() || flags.for_storage_encryption() {
+                        decryptors.push((k.keyid(), k.into_keypair()?));
+                    }
+                }
+                _ => {}
             }
         }
+        let cert = Cert::from_packets(pile.into_children())?;
+        let signer = signer.ok_or_else(|| anyhow!("server key has no signing key"))?;
         if decryptors.is_empty() {
             return Err(anyhow!("server key has no encryption key"));
         }
         Ok(ServerKey { cert, signer, decryptors })
+    }
+
+    /// Full check of the server key under the policy (for `init` and
+    /// operators' tools), then load it.
+    pub fn from_tsk_checked(bytes: &[u8]) -> Result<ServerKey> {
+        let cert = Cert::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
+        let vc = cert.with_policy(policy(), None).context("server key is not valid")?;
+        if vc.keys().alive().revoked(false).for_signing().next().is_none() {
+            return Err(anyhow!("server key has no usable signing key"));
+        }
+        ServerKey::from_tsk(bytes)
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
