@@ -3,6 +3,7 @@
 use clap::Parser;
 use nymgate::cli::{Cli, Command, KeyCmd, NymCmd};
 use nymgate::config::Config;
+use nymgate::error::Failure;
 use nymgate::error::{EX_CONFIG, EX_OK, EX_SOFTWARE, EX_TEMPFAIL, EX_USAGE};
 use nymgate::{app, logging};
 use std::io::Write;
@@ -73,6 +74,12 @@ fn run() -> i32 {
                 Err(f) => {
                     // Failure's Display carries no names or content.
                     log::warn!("event=deliver outcome=failed exit={} reason={}", f.exit_code(), f);
+                    // The MTA puts this line into the bounce or deferral
+                    // reason: say what happened, never why in detail.
+                    match &f {
+                        Failure::Temp(_) => eprintln!("nymgate: temporary failure, will retry"),
+                        other => eprintln!("nymgate: {other}"),
+                    }
                     f.exit_code()
                 }
             }

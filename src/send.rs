@@ -59,6 +59,12 @@ pub const STRIPPED: &[&str] = &[
     "face",
     "bcc",
     "resent-bcc",
+    // Usenet powers a nym must not borrow: cancels, moderator approval,
+    // replacing someone else's article.
+    "control",
+    "also-control",
+    "approved",
+    "supersedes",
     "from",
 ];
 

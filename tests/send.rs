@@ -306,7 +306,8 @@ fn no_recipient_gets_an_error_notice() {
 fn newsgroups_posts_to_usenet_as_the_nym() {
     let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
     let cap = Capture::install(&s);
-    let m = "From: forged@example.org\nNewsgroups: alt.test\nTo: bob@example.org\nSubject: hello usenet\nUser-Agent: X\n\nposted\n";
+    let m = "From: forged@example.org\nNewsgroups: alt.test\nTo: bob@example.org\nSubject: hello usenet\nUser-Agent: X\n\
+             Approved: moderator@example.org\nControl: cancel <victim@example.org>\nSupersedes: <victim@example.org>\n\nposted\n";
     assert_eq!(send_as(&s, &g, "alice@nym.example", m), 0);
     assert_eq!(cap.sent().len(), 1, "both mail and news happen");
     let post = s.articles().into_iter().find(|a| a.subject == "hello usenet").expect("news post in spool");
@@ -318,6 +319,7 @@ fn newsgroups_posts_to_usenet_as_the_nym() {
             && !post.headers.contains("User-Agent")
             && !post.headers.contains("To: ")
     );
+    assert!(!post.headers.contains("victim") && !post.headers.contains("Approved"), "{}", post.headers);
     assert_eq!(post.body, "posted\n");
 }
 
