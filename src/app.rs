@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,23 +109,41 @@ pub fn deliver(
     _sender: Option<&str>,
     input: impl std::io::Read,
 ) -> Result<Done, Failure> {
-    let mut raw = crate::message::read_limited(input, cfg.limits.max_message_size)?;
     // Debug builds only: lets the tests prove that a panic defers (75).
     #[cfg(debug_assertions)]
     if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {
         panic!("panic requested by NYMGATE_PANIC_FOR_TEST");
     }
-    // Drop an mbox From line in place: a copy would double the peak memory
-    // of a large message.
-    let from_line = raw.len() - crate::message::strip_from_line(&raw).len();
-    raw.drain(..from_line);
-    let Some((local, domain)) = split_address(recipient) else { return Err(Failure::NoUser) };
-    if !cfg.hosts(&domain) {
+    let max = cfg.limits.max_message_size;
+    let mut input = crate::message::MessageReader::new(input, recipient, max);
+    let Some((local, domain)) = split_address(recipient) else {
+        input.drain();
         return Err(Failure::NoUser);
+    };
+    if !cfg.hosts(&domain)
+        || (cfg.is_reserved(&local) && !matches!(local.as_str(), "config" | "send" | "url"))
+    {
+        input.drain();
+        return Err(Failure::NoUser);
+    }
+    if !matches!(local.as_str(), "config" | "send" | "url") {
+        // Mail to a nym, the bulk of the traffic: encrypted while it is
+        // read, so memory stays near the size of the article alone.
+        let (store, server) = open_state(cfg).map_err(Failure::Temp)?;
+        let mut ctx = Ctx { cfg, store, server, now: store::now(), mine: Vec::new(), replays: Vec::new() };
+        let result = handler::inbound_stream(&mut ctx, &local, &domain, &mut input, true);
+        hand_off_mine(&mut ctx);
+        return result;
+    }
+    // Requests to config@, send@ and url@ are decrypted whole.
+    let mut raw = Vec::new();
+    input.read_to_end(&mut raw).map_err(|e| Failure::Temp(e.into()))?;
+    if input.over_limit() {
+        return Err(Failure::Data("message larger than the size limit"));
     }
     let (store, server) = open_state(cfg).map_err(Failure::Temp)?;
     let mut ctx = Ctx { cfg, store, server, now: store::now(), mine: Vec::new(), replays: Vec::new() };
-    let digest = handler::delivery_digest(recipient, &raw);
+    let digest = input.digest();
     let result = route(&mut ctx, &local, &domain, &raw, Some(&digest));
     // Whatever was committed is handed off, even when a later step failed.
     let mut replays = std::mem::take(&mut ctx.replays);
@@ -146,6 +164,8 @@ pub fn deliver(
             replays.append(&mut ctx.replays);
         }
     }
+    // The message itself is no longer needed: free it before the hand-off.
+    drop(raw);
     hand_off_mine(&mut ctx);
     result
 }
@@ -247,6 +267,9 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
         }
     }
     let (left, _) = store::outbox_counts(&store.conn, store::now())?;
+    // Fold the WAL into the database and empty it, so that pages of items
+    // already handed off do not linger there. Busy is fine: next time.
+    let _ = store.scrub_wal();
     Ok(FlushReport { sent, failed, left })
 }
 

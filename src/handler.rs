@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::error::Failure;
 use crate::logging::event;
-use crate::message::{self, article, describe_options, notice};
+use crate::message::{self, describe_options, notice};
 use crate::options::{self, Change, Opt};
 use crate::pgp::{self, DecryptError, Decrypted, PgpCert, ServerKey, SigInfo};
 use crate::store::{self, Nym, OutItem, Store};
@@ -123,21 +123,48 @@ pub fn queue(
 /// Build the article that carries `payload` to the holder of `cert`:
 /// signed by us, encrypted to the key (hidden recipient unless a symmetric
 /// layer follows), then the symmetric layer if set.
+/// How a nym wants its articles: the subject options and the symmetric
+/// layer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wrapping<'a> {
+    pub hsub: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub symmetric: Option<&'a str>,
+}
+
+impl<'a> Wrapping<'a> {
+    pub fn of(n: &'a Nym) -> Self {
+        Wrapping { hsub: n.hsub.as_deref(), subject: n.subject.as_deref(), symmetric: n.symmetric.as_deref() }
+    }
+}
+
 pub fn article_for(
     cfg: &Config,
     server: &mut ServerKey,
     cert: &PgpCert,
-    hsub: Option<&str>,
-    subject: Option<&str>,
-    symmetric: Option<&str>,
-    payload: &[u8],
+    wrap: Wrapping,
+    payload: &mut dyn std::io::Read,
+    size_hint: usize,
 ) -> Result<OutItem, Failure> {
-    let inner = pgp::sign_encrypt(server, cert, payload, symmetric.is_none())?;
-    let body = match symmetric {
-        Some(pass) => pgp::encrypt_symmetric(&inner, pass)?,
-        None => inner,
-    };
-    Ok(article(cfg, &message::subject_for(cfg, hsub, subject), &body))
+    // The encryption is written straight after the headers: a 20 MiB
+    // message must not be copied again once it is armored.
+    let symmetric = wrap.symmetric;
+    let subject = message::subject_for(cfg, wrap.hsub, wrap.subject);
+    let size = pgp::armored_size(size_hint);
+    match symmetric {
+        None => {
+            let (msgid, mut out) = message::article_head(cfg, &subject, size);
+            pgp::sign_encrypt_into(&mut out, server, cert, payload, true)?;
+            Ok(message::article_finish(msgid, out))
+        }
+        Some(pass) => {
+            let mut inner = Vec::with_capacity(size);
+            pgp::sign_encrypt_into(&mut inner, server, cert, payload, false)?;
+            let (msgid, mut out) = message::article_head(cfg, &subject, pgp::armored_size(inner.len()));
+            pgp::encrypt_symmetric_into(&mut out, &inner, pass)?;
+            Ok(message::article_finish(msgid, out))
+        }
+    }
 }
 
 pub fn article_for_nym(
@@ -146,15 +173,7 @@ pub fn article_for_nym(
     n: &Nym,
     payload: &[u8],
 ) -> Result<OutItem, Failure> {
-    article_for(
-        cfg,
-        server,
-        &n.cert,
-        n.hsub.as_deref(),
-        n.subject.as_deref(),
-        n.symmetric.as_deref(),
-        payload,
-    )
+    article_for(cfg, server, &n.cert, Wrapping::of(n), &mut &payload[..], payload.len())
 }
 
 /// A notice from config@ to the nym.
@@ -345,15 +364,9 @@ fn create(ctx: &mut Ctx, dec: &Decrypted, block: &[u8], digest: Option<&[u8]>) -
     // A refusal goes to the key that asked, under the subject it asked for.
     let refusal = |ctx: &mut Ctx, subject_line: &str, text: String| -> Result<OutItem, Failure> {
         let payload = notice(&from, &address, subject_line, &text);
-        article_for(
-            ctx.cfg,
-            &mut ctx.server,
-            &cert,
-            hsub.as_deref(),
-            subject.as_deref(),
-            symmetric.as_deref(),
-            &payload,
-        )
+        let wrap =
+            Wrapping { hsub: hsub.as_deref(), subject: subject.as_deref(), symmetric: symmetric.as_deref() };
+        article_for(ctx.cfg, &mut ctx.server, &cert, wrap, &mut &payload[..], payload.len())
     };
 
     if cfg.is_reserved(&key.local) {
@@ -565,7 +578,8 @@ fn reconfigure(
 // ------------------------------------------------------------ mail to nym
 
 /// Mail from anyone to NAME@D: the whole message, as received, goes to the
-/// nym in an article.
+/// nym in an article. (`route` uses this for a message already in memory;
+/// `deliver` streams straight from the MTA with [`inbound_stream`].)
 pub fn inbound(
     ctx: &mut Ctx,
     local: &str,
@@ -573,16 +587,41 @@ pub fn inbound(
     raw: &[u8],
     digest: Option<&[u8]>,
 ) -> Result<Done, Failure> {
+    let recipient = format!("{local}@{domain}");
+    let mut input = message::MessageReader::new(raw, &recipient, u64::MAX);
+    inbound_stream(ctx, local, domain, &mut input, digest.is_some())
+}
+
+/// Mail to a nym, encrypted as it is read: the message is never held in
+/// memory beside its encryption. `dedup` records the delivery digest so
+/// that an MTA retry after a crash posts nothing twice.
+pub fn inbound_stream<R: std::io::Read>(
+    ctx: &mut Ctx,
+    local: &str,
+    domain: &str,
+    input: &mut message::MessageReader<R>,
+    dedup: bool,
+) -> Result<Done, Failure> {
     const EV: &str = "inbound";
-    if raw.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Failure::Data("empty message"));
-    }
-    let Some(n) = store::nym_by_address(&ctx.store.conn, local, domain)? else { return Err(Failure::NoUser) };
+    let Some(n) = store::nym_by_address(&ctx.store.conn, local, domain)? else {
+        input.drain();
+        return Err(Failure::NoUser);
+    };
     if n.disabled || n.expired(ctx.now) {
+        input.drain();
         return Err(Failure::NoUser);
     }
-    let item = article_for_nym(ctx.cfg, &mut ctx.server, &n, raw)?;
-    let Some(tx) = begin(&mut ctx.store, ctx.now, digest)? else { return done(EV, "duplicate_delivery") };
+    let item = article_for(ctx.cfg, &mut ctx.server, &n.cert, Wrapping::of(&n), input, 64 * 1024)?;
+    if input.over_limit() {
+        return Err(Failure::Data("message larger than the size limit"));
+    }
+    if input.blank() {
+        return Err(Failure::Data("empty message"));
+    }
+    let digest = input.digest();
+    let Some(tx) = begin(&mut ctx.store, ctx.now, dedup.then_some(&digest[..]))? else {
+        return done(EV, "duplicate_delivery");
+    };
     match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
         Some(cur) if cur.id == n.id && !cur.disabled => {}
         _ => return Err(Failure::NoUser),

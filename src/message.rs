@@ -5,20 +5,88 @@ use std::io::Read;
 use rand::RngCore;
 
 use crate::config::Config;
-use crate::error::Failure;
 use crate::store::{Kind, Nym, OutItem};
 
-/// Read stdin up to `max` bytes. A bigger message is refused whole (65)
-/// rather than cut, since a cut message cannot be signed or decrypted.
-pub fn read_limited(mut input: impl Read, max: u64) -> Result<Vec<u8>, Failure> {
-    let mut buf = Vec::new();
-    (&mut input).take(max + 1).read_to_end(&mut buf).map_err(|e| Failure::Temp(e.into()))?;
-    if buf.len() as u64 > max {
-        // Drain the rest so the MTA does not see a broken pipe and retry.
-        let _ = std::io::copy(&mut input, &mut std::io::sink());
-        return Err(Failure::Data("message larger than the size limit"));
+/// The message from the MTA read as a stream, for mail to a nym: an mbox
+/// `From ` line is dropped, the size limit is enforced, and what passes is
+/// hashed (the delivery digest, see [`crate::handler::delivery_digest`]),
+/// so that a 20 MiB message is never held in memory next to its
+/// encryption.
+pub struct MessageReader<R: Read> {
+    inner: std::io::BufReader<R>,
+    hasher: sha2::Sha256,
+    seen: u64,
+    max: u64,
+    over: bool,
+    nonblank: bool,
+    started: bool,
+}
+
+impl<R: Read> MessageReader<R> {
+    pub fn new(input: R, recipient: &str, max: u64) -> Self {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(recipient.to_ascii_lowercase().as_bytes());
+        hasher.update([0u8]);
+        MessageReader {
+            inner: std::io::BufReader::with_capacity(64 * 1024, input),
+            hasher,
+            seen: 0,
+            max,
+            over: false,
+            nonblank: false,
+            started: false,
+        }
     }
-    Ok(buf)
+
+    /// More than the size limit arrived; reading stopped there.
+    pub fn over_limit(&self) -> bool {
+        self.over
+    }
+
+    /// Nothing but white space (or nothing at all) arrived.
+    pub fn blank(&self) -> bool {
+        !self.nonblank
+    }
+
+    /// Read and forget whatever is left, so the MTA never sees a broken pipe.
+    pub fn drain(&mut self) {
+        let _ = std::io::copy(&mut self.inner, &mut std::io::sink());
+    }
+
+    pub fn digest(&self) -> Vec<u8> {
+        use sha2::Digest;
+        self.hasher.clone().finalize().to_vec()
+    }
+}
+
+impl<R: Read> Read for MessageReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        if !self.started {
+            self.started = true;
+            if self.inner.fill_buf()?.starts_with(b"From ") {
+                let mut line = Vec::new();
+                self.inner.read_until(b'\n', &mut line)?;
+            }
+        }
+        if self.over {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if self.seen + n as u64 > self.max {
+            self.over = true;
+            self.drain();
+            return Ok(0);
+        }
+        self.seen += n as u64;
+        use sha2::Digest;
+        self.hasher.update(&buf[..n]);
+        if !self.nonblank && buf[..n].iter().any(|b| !b.is_ascii_whitespace()) {
+            self.nonblank = true;
+        }
+        Ok(n)
+    }
 }
 
 /// Drop an mbox `From ` line that some MTA configurations prepend.
@@ -70,14 +138,27 @@ pub fn sanitize_header(s: &str) -> String {
 /// An article for alt.anonymous.messages carrying `body` (armored).
 /// Date and Injection-Date are added at hand-off.
 pub fn article(cfg: &Config, subject: &str, body: &[u8]) -> OutItem {
+    let (msgid, mut out) = article_head(cfg, subject, body.len());
+    out.extend_from_slice(body);
+    article_finish(msgid, out)
+}
+
+/// The headers of a new article, in a buffer with room for `body_len`
+/// more bytes, so that the body can be written straight after them.
+pub fn article_head(cfg: &Config, subject: &str, body_len: usize) -> (String, Vec<u8>) {
     let msgid = new_msgid(cfg);
     let n = &cfg.news;
-    let mut out = format!(
+    let head = format!(
         "Path: {}\nFrom: {}\nSubject: {}\nNewsgroups: {}\nMessage-ID: {}\nInjection-Info: {}; mail-complaints-to=\"{}\"\n\n",
         n.path, n.from, subject, n.newsgroup, msgid, n.injection_host, n.complaints_to
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
+    );
+    let mut out = Vec::with_capacity(head.len() + body_len + 1);
+    out.extend_from_slice(head.as_bytes());
+    (msgid, out)
+}
+
+/// Close an article begun with [`article_head`].
+pub fn article_finish(msgid: String, mut out: Vec<u8>) -> OutItem {
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
@@ -121,9 +202,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_limit() {
-        assert_eq!(read_limited(&b"12345"[..], 5).unwrap(), b"12345");
-        assert!(matches!(read_limited(&b"123456"[..], 5), Err(Failure::Data(_))));
+    fn message_reader_matches_the_buffered_path() {
+        let raw = b"From a@b Mon Jan 1\nSubject: x\n\nbody\n";
+        let mut r = MessageReader::new(&raw[..], "Nym@D", 1000);
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, strip_from_line(raw));
+        assert_eq!(r.digest(), crate::handler::delivery_digest("nym@d", strip_from_line(raw)));
+        assert!(!r.over_limit() && !r.blank());
+        let mut r = MessageReader::new(&b"0123456789"[..], "x", 5);
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert!(r.over_limit());
+        let mut r = MessageReader::new(&b" \n\t\n"[..], "x", 5);
+        r.read_to_end(&mut Vec::new()).unwrap();
+        assert!(r.blank());
     }
 
     #[test]

@@ -47,11 +47,13 @@ const MIGRATIONS: &[&str] = &[
         env_from      TEXT NOT NULL DEFAULT '',
         env_to        TEXT NOT NULL DEFAULT '',
         msgid         TEXT NOT NULL,
-        body          BLOB NOT NULL,
         due           INTEGER NOT NULL,
         claimed_until INTEGER NOT NULL DEFAULT 0,
         attempts      INTEGER NOT NULL DEFAULT 0,
-        last_error    TEXT
+        last_error    TEXT,
+        -- Last, so that zeroblob() reserves it without building it in
+        -- memory (see enqueue).
+        body          BLOB NOT NULL
     );
     CREATE INDEX outbox_by_due ON outbox(due);
     CREATE TABLE replay(
@@ -102,6 +104,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Each delivery is its own short process. Without this, the last
+        // connection to close checkpoints and deletes the WAL every time:
+        // two more fsyncs per message. `flush` (run by the timer)
+        // checkpoints and truncates instead, and the limit keeps a WAL
+        // that once held a large message from staying large.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
         let mut s = Store { conn };
         s.migrate()?;
         Ok(s)
@@ -336,11 +345,27 @@ impl Kind {
 /// Queue an item. `claimed_until` > now reserves it for the caller, which
 /// hands it off right after commit; flush leaves it alone until then.
 pub fn enqueue(c: &Connection, item: &OutItem, due: i64, claimed_until: i64) -> Result<i64> {
+    // Reserve the body, then write it through the blob API: binding it as
+    // a parameter would make SQLite copy the whole (possibly 27 MiB) body,
+    // and zeroblob() is only free when it is the row's last column.
     c.execute(
-        "INSERT INTO outbox(kind, env_from, env_to, msgid, body, due, claimed_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![item.kind.as_str(), item.env_from, item.env_to.join("\n"), item.msgid, item.body, due, claimed_until],
+        "INSERT INTO outbox(kind, env_from, env_to, msgid, body, due, claimed_until)
+         VALUES (?1, ?2, ?3, ?4, zeroblob(?5), ?6, ?7)",
+        params![
+            item.kind.as_str(),
+            item.env_from,
+            item.env_to.join("\n"),
+            item.msgid,
+            item.body.len() as i64,
+            due,
+            claimed_until
+        ],
     )?;
-    Ok(c.last_insert_rowid())
+    let id = c.last_insert_rowid();
+    let mut blob = c.blob_open(rusqlite::DatabaseName::Main, "outbox", "body", id, false)?;
+    std::io::Write::write_all(&mut blob, &item.body)?;
+    blob.close()?;
+    Ok(id)
 }
 
 fn row_to_item(r: &rusqlite::Row) -> rusqlite::Result<(i64, OutItem)> {

@@ -56,18 +56,19 @@ pub fn has_header(msg: &[u8], name: &str) -> bool {
     false
 }
 
-/// The bytes that leave: Date (and Injection-Date for news) are set now,
-/// at hand-off, so that queueing and batching do not leak receipt times.
-pub fn finish(item: &OutItem) -> Vec<u8> {
+/// What goes in front of an item as it leaves: Date (and Injection-Date
+/// for news) are set now, at hand-off, so that queueing and batching do
+/// not leak receipt times. The body itself is written after it unchanged,
+/// never copied into a second buffer.
+pub fn date_headers(item: &OutItem) -> Vec<u8> {
     let date = rfc5322_date(std::time::SystemTime::now());
-    let mut out = Vec::with_capacity(item.body.len() + 100);
+    let mut out = Vec::with_capacity(100);
     if !has_header(&item.body, "Date") {
         out.extend_from_slice(format!("Date: {date}\n").as_bytes());
     }
     if item.kind == Kind::News && !has_header(&item.body, "Injection-Date") {
         out.extend_from_slice(format!("Injection-Date: {date}\n").as_bytes());
     }
-    out.extend_from_slice(&item.body);
     out
 }
 
@@ -118,7 +119,7 @@ pub fn spool_name(msgid: &str, ext: &str) -> String {
     format!("{clean}.{ext}")
 }
 
-fn write_spool(dir: &Path, name: &str, data: &[u8]) -> Result<(), String> {
+fn write_spool(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| format!("spool directory: {e}"))?;
     let target = dir.join(name);
     if target.exists() {
@@ -127,7 +128,9 @@ fn write_spool(dir: &Path, name: &str, data: &[u8]) -> Result<(), String> {
     let tmp: PathBuf = dir.join(format!(".{}.{}.tmp", name, std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-        f.write_all(data)?;
+        for p in parts {
+            f.write_all(p)?;
+        }
         f.sync_all()?;
         fs::rename(&tmp, &target)?;
         fs::File::open(dir)?.sync_all()
@@ -139,8 +142,9 @@ fn write_spool(dir: &Path, name: &str, data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Run `argv` with `input` on stdin; Ok(output) when it exits 0 in time.
-fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<String, (String, String)> {
+/// Run `argv` with `parts` on stdin, one after the other; Ok(output) when
+/// it exits 0 in time. On failure, the second string is its output.
+fn run(argv: &[String], parts: &[&[u8]], timeout: Duration) -> Result<String, (String, String)> {
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::piped())
@@ -149,71 +153,94 @@ fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<String, (Stri
         .spawn()
         .map_err(|e| (format!("cannot start {}: {e}", argv[0]), String::new()))?;
     let mut stdin = child.stdin.take().expect("piped stdin");
-    let data = input.to_vec();
-    // Write from a thread: a child that never reads must not block us past
-    // the timeout.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
     let mut out_pipe = child.stdout.take().expect("piped stdout");
     let mut err_pipe = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        use std::io::Read;
-        let mut s = Vec::new();
-        let _ = out_pipe.read_to_end(&mut s);
-        let mut e = Vec::new();
-        let _ = err_pipe.read_to_end(&mut e);
-        s.extend_from_slice(&e);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(200);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = writer.join();
-                return Err((format!("{} timed out after {}s", argv[0], timeout.as_secs()), String::new()));
+    std::thread::scope(|scope| {
+        // Write from a thread: a child that never reads must not block us
+        // past the timeout (killing it breaks the pipe and ends the thread).
+        scope.spawn(move || {
+            for p in parts {
+                if stdin.write_all(p).is_err() {
+                    break;
+                }
             }
-            Ok(None) => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(50));
+        });
+        let reader = scope.spawn(move || {
+            use std::io::Read;
+            let mut s = Vec::new();
+            let _ = out_pipe.read_to_end(&mut s);
+            let mut e = Vec::new();
+            let _ = err_pipe.read_to_end(&mut e);
+            s.extend_from_slice(&e);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) if start.elapsed() >= timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err((
+                        format!("{} timed out after {}s", argv[0], timeout.as_secs()),
+                        String::new(),
+                    ));
+                }
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err((format!("waiting for {}: {e}", argv[0]), String::new()));
+                }
             }
-            Err(e) => return Err((format!("waiting for {}: {e}", argv[0]), String::new())),
+        };
+        let output = reader.join().unwrap_or_default();
+        if status.success() {
+            Ok(output)
+        } else {
+            Err((format!("{} failed ({status})", argv[0]), output))
         }
-    };
-    let _ = writer.join();
-    let output = reader.join().unwrap_or_default();
-    if status.success() {
-        Ok(output)
-    } else {
-        Err((format!("{} failed ({status})", argv[0]), output))
-    }
+    })
+}
+
+/// The first line a failing command printed, for the log: INN's and the
+/// MTA's replies name the problem ("441 ...", "400 throttled") and never
+/// carry message content.
+fn first_line(out: &str) -> String {
+    let line = out.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    line.chars().take(200).collect()
 }
 
 /// Hand one item to its transport. Err carries a reason fit for the log
 /// (no addresses, no content).
 pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), String> {
     let timeout = Duration::from_secs(cfg.delivery.transport_timeout.max(1));
-    let data = finish(item);
+    let dates = date_headers(item);
     match item.kind {
         Kind::News => match cfg.news.transport {
-            NewsTransport::Spool => write_spool(&cfg.news.spool, &spool_name(&item.msgid, "art"), &data),
-            NewsTransport::Inews => match run(&cfg.news.inews, &for_inews(&data), timeout) {
-                Ok(_) => Ok(()),
-                // INN already has this Message-ID: an earlier hand-off
-                // succeeded but we died before recording it.
-                Err((_, out))
-                    if out.contains("435")
-                        || out.contains("437 Duplicate")
-                        || out.to_ascii_lowercase().contains("duplicate") =>
-                {
-                    Ok(())
+            NewsTransport::Spool => {
+                write_spool(&cfg.news.spool, &spool_name(&item.msgid, "art"), &[&dates, &item.body])
+            }
+            NewsTransport::Inews => {
+                let article = for_inews(&[dates.as_slice(), &item.body].concat());
+                match run(&cfg.news.inews, &[&article], timeout) {
+                    Ok(_) => Ok(()),
+                    // INN already has this Message-ID: an earlier hand-off
+                    // succeeded but we died before recording it.
+                    Err((_, out))
+                        if out.contains("435")
+                            || out.contains("437 Duplicate")
+                            || out.to_ascii_lowercase().contains("duplicate") =>
+                    {
+                        Ok(())
+                    }
+                    Err((e, out)) => Err(format!("{e}: {}", first_line(&out))),
                 }
-                Err((e, _)) => Err(e),
-            },
+            }
         },
         Kind::Mail => {
             if item.env_to.is_empty() {
@@ -221,13 +248,16 @@ pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), String> {
             }
             match cfg.mail.transport {
                 MailTransport::Spool => {
-                    let mut f = Vec::with_capacity(data.len() + 200);
-                    f.extend_from_slice(format!("X-Nymgate-Envelope-From: {}\n", item.env_from).as_bytes());
-                    f.extend_from_slice(
-                        format!("X-Nymgate-Envelope-To: {}\n", item.env_to.join(", ")).as_bytes(),
+                    let envelope = format!(
+                        "X-Nymgate-Envelope-From: {}\nX-Nymgate-Envelope-To: {}\n",
+                        item.env_from,
+                        item.env_to.join(", ")
                     );
-                    f.extend_from_slice(&data);
-                    write_spool(&cfg.mail.spool, &spool_name(&item.msgid, "eml"), &f)
+                    write_spool(
+                        &cfg.mail.spool,
+                        &spool_name(&item.msgid, "eml"),
+                        &[envelope.as_bytes(), &dates, &item.body],
+                    )
                 }
                 MailTransport::Sendmail => {
                     let mut argv = cfg.mail.sendmail.clone();
@@ -235,7 +265,8 @@ pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), String> {
                     argv.push(item.env_from.clone());
                     argv.push("--".into());
                     argv.extend(item.env_to.iter().cloned());
-                    run(&argv, &data, timeout).map(|_| ()).map_err(|(e, _)| e)
+                    // sendmail's complaints can name recipients: not logged.
+                    run(&argv, &[&dates, &item.body], timeout).map(|_| ()).map_err(|(e, _)| e)
                 }
             }
         }
