@@ -120,13 +120,12 @@ pub fn deliver(
         input.drain();
         return Err(Failure::NoUser);
     };
-    if !cfg.hosts(&domain)
-        || (cfg.is_reserved(&local) && !matches!(local.as_str(), "config" | "send" | "url"))
-    {
+    let service = matches!(local.as_str(), "config" | "send" | "url");
+    if !cfg.hosts(&domain) || (cfg.is_reserved(&local) && !service) {
         input.drain();
         return Err(Failure::NoUser);
     }
-    if !matches!(local.as_str(), "config" | "send" | "url") {
+    if !service {
         // Mail to a nym, the bulk of the traffic: encrypted while it is
         // read, so memory stays near the size of the article alone.
         let (store, server) = open_state(cfg).map_err(Failure::Temp)?;
