@@ -551,12 +551,9 @@ fn reconfigure(
         return done(EV, "replayed_signature");
     }
     // The nym may have changed or gone since we read it.
-    match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
-        Some(cur) if cur.id == n.id => {}
-        _ => {
-            tx.commit()?;
-            return done(EV, "nym_gone");
-        }
+    if store::nym_enabled(&tx, n.id, &n.fingerprint)?.is_none() {
+        tx.commit()?;
+        return done(EV, "nym_gone");
     }
     if delete {
         store::delete_nym(&tx, n.id)?;
@@ -622,9 +619,8 @@ pub fn inbound_stream<R: std::io::Read>(
     let Some(tx) = begin(&mut ctx.store, ctx.now, dedup.then_some(&digest[..]))? else {
         return done(EV, "duplicate_delivery");
     };
-    match store::nym_by_fingerprint(&tx, &n.fingerprint)? {
-        Some(cur) if cur.id == n.id && !cur.disabled => {}
-        _ => return Err(Failure::NoUser),
+    if store::nym_enabled(&tx, n.id, &n.fingerprint)? != Some(true) {
+        return Err(Failure::NoUser);
     }
     queue(ctx.cfg, &tx, ctx.now, item, &mut ctx.mine)?;
     tx.commit()?;

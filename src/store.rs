@@ -212,6 +212,17 @@ pub fn nym_by_fingerprint(c: &Connection, fpr: &str) -> Result<Option<Nym>> {
         .optional()?)
 }
 
+/// Under the write lock: does nym `id` still hold key `fpr`, and is it
+/// enabled? (`None`: gone or re-keyed.) Cheaper than loading the nym again,
+/// which would parse its certificate a second time.
+pub fn nym_enabled(c: &Connection, id: i64, fpr: &str) -> Result<Option<bool>> {
+    Ok(c.query_row("SELECT disabled FROM nyms WHERE id = ?1 AND fingerprint = ?2", params![id, fpr], |r| {
+        r.get::<_, bool>(0)
+    })
+    .optional()?
+    .map(|disabled| !disabled))
+}
+
 pub fn all_nyms(c: &Connection) -> Result<Vec<Nym>> {
     let mut st = c.prepare(&format!("SELECT {NYM_COLS} FROM nyms ORDER BY domain, local"))?;
     let v = st.query_map([], row_to_nym)?.collect::<rusqlite::Result<Vec<_>>>()?;
