@@ -435,6 +435,13 @@ pub enum KeyProblem {
 
 /// Check a certificate against the rules of PROTOCOL.md section 2.
 pub fn check_nym_cert(cert: &Cert, hosts: impl Fn(&str) -> bool) -> Result<NymKey, KeyProblem> {
+    // A key from a request is hostile input to sequoia as much as a
+    // message is; a panic in there means "unusable key".
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_nym_cert_inner(cert, hosts)))
+        .unwrap_or(Err(KeyProblem::Invalid))
+}
+
+fn check_nym_cert_inner(cert: &Cert, hosts: impl Fn(&str) -> bool) -> Result<NymKey, KeyProblem> {
     use openpgp::types::RevocationStatus;
     let p = policy();
     let vc = cert.with_policy(p, None).map_err(|_| KeyProblem::Invalid)?;
@@ -492,7 +499,8 @@ pub fn cert_from_bytes(b: &[u8]) -> Result<Cert> {
 
 /// Merge a newer copy of a certificate (refresh: new expiry, new subkeys).
 pub fn merge(old: Cert, new: Cert) -> Result<Cert> {
-    old.merge_public(new)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| old.merge_public(new)))
+        .unwrap_or_else(|_| Err(anyhow!("key merge panicked")))
 }
 
 /// Sign `payload` with the server key and encrypt it to `cert`. With
@@ -594,6 +602,16 @@ mod tests {
         let cert = pgp_test_cert();
         let enc = sign_encrypt(&mut key, &cert, b"still fine", true).unwrap();
         assert!(enc.starts_with(b"-----BEGIN PGP MESSAGE-----"));
+    }
+
+    // Another: an integer overflow in sequoia's ECDH code (a panic with
+    // overflow checks on, as in debug builds and the fuzzer).
+    #[test]
+    fn ecdh_overflow_is_a_malformed_message() {
+        let mut key = ServerKey::from_tsk(include_bytes!("../fuzz/keys/server.key")).unwrap();
+        let bad = include_bytes!("../fuzz/regressions/openpgp-sequoia-ecdh-340-overflow.bin");
+        let r = decrypt(&mut key, bad, 1 << 20, |_| vec![]);
+        assert!(r.is_err(), "{r:?}");
     }
 
     fn pgp_test_cert() -> Cert {
