@@ -16,7 +16,7 @@ use openpgp::parse::stream::{
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
-use openpgp::serialize::{Serialize, SerializeInto};
+use openpgp::serialize::SerializeInto;
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
 
@@ -578,13 +578,6 @@ pub fn encrypt_symmetric_into(out: &mut Vec<u8>, data: &[u8], passphrase: &str) 
         w.finalize()?;
     }
     Ok(())
-}
-
-/// Serialize any packet-level structure to armor (used by tests and tools).
-pub fn armor_cert(cert: &Cert) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    cert.armored().serialize(&mut v)?;
-    Ok(v)
 }
 
 #[cfg(test)]

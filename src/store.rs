@@ -409,16 +409,6 @@ pub fn claim_due(c: &Connection, now: i64, lease: i64, limit: usize) -> Result<V
     Ok(items)
 }
 
-pub fn item(c: &Connection, id: i64) -> Result<Option<OutItem>> {
-    Ok(c.query_row(
-        "SELECT id, kind, env_from, env_to, msgid, body FROM outbox WHERE id = ?1",
-        [id],
-        row_to_item,
-    )
-    .optional()?
-    .map(|(_, i)| i))
-}
-
 /// The item was handed off: forget it. This commit is not fsynced: if a
 /// power cut undoes it, the item is handed off again, which the spool and
 /// INN ignore (same Message-ID). It saves a disk flush per item while the
@@ -476,10 +466,6 @@ pub fn received_insert(c: &Connection, digest: &[u8], now: i64) -> Result<bool> 
     Ok(n == 1)
 }
 
-pub fn received_seen(c: &Connection, digest: &[u8]) -> Result<bool> {
-    Ok(c.query_row("SELECT 1 FROM received WHERE digest = ?1", [digest], |_| Ok(())).optional()?.is_some())
-}
-
 pub fn received_prune(c: &Connection, before: i64) -> Result<usize> {
     Ok(c.execute("DELETE FROM received WHERE seen < ?1", [before])?)
 }
@@ -534,8 +520,4 @@ pub fn unhold(c: &Connection, id: i64) -> Result<()> {
 pub fn expire_holds(c: &Connection, now: i64) -> Result<usize> {
     c.execute("DELETE FROM held_keys WHERE held_id IN (SELECT id FROM held WHERE expires <= ?1)", [now])?;
     Ok(c.execute("DELETE FROM held WHERE expires <= ?1", [now])?)
-}
-
-pub fn held_count(c: &Connection) -> Result<i64> {
-    Ok(c.query_row("SELECT count(*) FROM held", [], |r| r.get(0))?)
 }

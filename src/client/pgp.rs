@@ -16,15 +16,10 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::Parse;
-use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Fingerprint, KeyHandle};
-
-fn policy() -> StandardPolicy<'static> {
-    StandardPolicy::new()
-}
 
 /// Parse a key lifetime: `6m`, `1y`, `30d`, `2w`, `12h`, a plain number of
 /// days, or `never`/`0`.
@@ -85,8 +80,8 @@ pub fn read_cert(data: &[u8]) -> Result<Cert> {
 
 /// The email addresses of a certificate's valid User IDs.
 pub fn emails(cert: &Cert) -> Vec<String> {
-    let p = policy();
-    let Ok(vc) = cert.with_policy(&p, None) else { return Vec::new() };
+    let p = crate::pgp::policy();
+    let Ok(vc) = cert.with_policy(p, None) else { return Vec::new() };
     vc.userids().filter_map(|u| u.userid().email2().ok().flatten().map(|e| e.to_ascii_lowercase())).collect()
 }
 
@@ -94,8 +89,8 @@ pub fn emails(cert: &Cert) -> Vec<String> {
 /// name config@, send@ and url@ the domain. A wrong key here would send the
 /// user's requests to whoever owns it, so this is an error, not a warning.
 pub fn check_server_key(cert: &Cert, domain: &str) -> Result<()> {
-    let p = policy();
-    cert.with_policy(&p, None)
+    let p = crate::pgp::policy();
+    cert.with_policy(p, None)
         .and_then(|vc| vc.alive())
         .map_err(|e| anyhow!("the server key {} is not usable: {e}", cert.fingerprint()))?;
     let have = emails(cert);
@@ -116,9 +111,9 @@ pub fn check_server_key(cert: &Cert, domain: &str) -> Result<()> {
 
 /// Check that `cert` can be a nym key for `addr` (what the server checks).
 pub fn check_nym_key(cert: &Cert, addr: &str) -> Result<()> {
-    let p = policy();
+    let p = crate::pgp::policy();
     let vc = cert
-        .with_policy(&p, None)
+        .with_policy(p, None)
         .and_then(|vc| vc.alive().map(|_| vc))
         .map_err(|e| anyhow!("the key {} is not usable: {e}", cert.fingerprint()))?;
     if !emails(cert).iter().any(|e| e == addr) {
@@ -136,9 +131,9 @@ pub fn check_nym_key(cert: &Cert, addr: &str) -> Result<()> {
 fn encryption_keys(
     cert: &Cert,
 ) -> Vec<Key<openpgp::packet::key::PublicParts, openpgp::packet::key::UnspecifiedRole>> {
-    let p = policy();
+    let p = crate::pgp::policy();
     cert.keys()
-        .with_policy(&p, None)
+        .with_policy(p, None)
         .supported()
         .alive()
         .revoked(false)
@@ -163,15 +158,23 @@ pub fn unlock(cert: Cert, password: &Password) -> Result<Cert> {
                 .clone()
                 .decrypt_secret(password)
                 .map_err(|_| anyhow!("wrong passphrase for the key {}", cert.fingerprint()))?;
-            if ka.primary() {
-                packets.push(k.role_into_primary().into());
-            } else {
-                packets.push(k.role_into_subordinate().into());
-            }
+            packets.push(as_packet(k, ka.primary()));
         }
     }
     let cert = cert.insert_packets(packets)?;
     Ok(cert)
+}
+
+/// A re-keyed secret key back in its place (primary or subkey).
+fn as_packet(
+    k: openpgp::packet::Key<openpgp::packet::key::SecretParts, openpgp::packet::key::UnspecifiedRole>,
+    primary: bool,
+) -> Packet {
+    if primary {
+        k.role_into_primary().into()
+    } else {
+        k.role_into_subordinate().into()
+    }
 }
 
 /// Protect all secret key material with `password`.
@@ -179,11 +182,7 @@ pub fn protect(cert: Cert, password: &Password) -> Result<Cert> {
     let mut packets: Vec<Packet> = Vec::new();
     for ka in cert.keys().unencrypted_secret() {
         let k = ka.key().clone().encrypt_secret(password)?;
-        if ka.primary() {
-            packets.push(k.role_into_primary().into());
-        } else {
-            packets.push(k.role_into_subordinate().into());
-        }
+        packets.push(as_packet(k, ka.primary()));
     }
     let cert = cert.insert_packets(packets)?;
     Ok(cert)
@@ -198,10 +197,10 @@ pub fn armored_secret(cert: &Cert) -> Result<String> {
 }
 
 fn signing_keypair(cert: &Cert) -> Result<KeyPair> {
-    let p = policy();
+    let p = crate::pgp::policy();
     let ka = cert
         .keys()
-        .with_policy(&p, None)
+        .with_policy(p, None)
         .secret()
         .alive()
         .revoked(false)
@@ -291,12 +290,12 @@ impl DecryptionHelper for Helper<'_> {
     where
         D: FnMut(SymmetricAlgorithm, &SessionKey) -> bool,
     {
-        let p = policy();
+        let p = crate::pgp::policy();
         // Articles name no recipient (wildcard key ID), so every secret
         // encryption key is tried on every PKESK that could be ours.
         for cert in self.keys {
             for ka in
-                cert.keys().with_policy(&p, None).secret().for_transport_encryption().for_storage_encryption()
+                cert.keys().with_policy(p, None).secret().for_transport_encryption().for_storage_encryption()
             {
                 let Ok(mut pair) = ka.key().clone().into_keypair() else { continue };
                 let kid = ka.key().keyid();
@@ -331,10 +330,10 @@ impl DecryptionHelper for Helper<'_> {
 /// Open one OpenPGP message (armored or binary) with the given secret keys
 /// and passphrases; signatures are checked against `signers`.
 pub fn open(data: &[u8], keys: &[Cert], passwords: &[String], signers: &[Cert]) -> Result<Opened> {
-    let p = policy();
+    let p = crate::pgp::policy();
     let helper =
         Helper { keys, passwords, signers, by_password: false, good_signer: None, bad_signatures: 0 };
-    let mut d = DecryptorBuilder::from_bytes(data)?.with_policy(&p, None, helper)?;
+    let mut d = DecryptorBuilder::from_bytes(data)?.with_policy(p, None, helper)?;
     let mut plaintext = Vec::new();
     std::io::copy(&mut d, &mut plaintext)?;
     let h = d.into_helper();
@@ -349,10 +348,9 @@ pub fn open(data: &[u8], keys: &[Cert], passwords: &[String], signers: &[Cert]) 
 /// The first armored PGP message in `text` (articles may carry a signature
 /// line or other noise around it).
 pub fn armored_block(text: &str) -> Option<&str> {
-    let start = text.find("-----BEGIN PGP MESSAGE-----")?;
-    let end_marker = "-----END PGP MESSAGE-----";
-    let end = text[start..].find(end_marker)? + start + end_marker.len();
-    Some(&text[start..end])
+    // The markers are ASCII, so the block found in the bytes is valid UTF-8.
+    let block = crate::pgp::find_armor(text.as_bytes(), "MESSAGE")?;
+    std::str::from_utf8(block).ok()
 }
 
 /// The fully opened article body.
