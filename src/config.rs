@@ -221,7 +221,9 @@ impl Config {
         for r in &mut self.reserved {
             *r = r.trim().to_ascii_lowercase();
         }
-        if !(crate::hsub::MIN_LEN..=crate::hsub::MAX_LEN).contains(&self.limits.hsub_length) {
+        if !(crate::protocol::hsub::MIN_LEN..=crate::protocol::hsub::MAX_LEN)
+            .contains(&self.limits.hsub_length)
+        {
             bail!("limits.hsub_length must be between 48 and 80");
         }
         if self.delivery.latency_max < self.delivery.latency_min {
@@ -266,28 +268,18 @@ impl Config {
         self.home.join("server.key")
     }
 
-    /// Built-in reserved local parts (PROTOCOL.md section 1) plus the operator's.
+    /// Reserved local parts: the protocol's and the operator's.
     pub fn is_reserved(&self, local: &str) -> bool {
-        const BUILTIN: &[&str] = &[
-            "abuse",
-            "admin",
-            "config",
-            "help",
-            "list",
-            "postmaster",
-            "root",
-            "send",
-            "this",
-            "url",
-            "webmaster",
-            "nobody",
-            "mailer-daemon",
-            "hostmaster",
-            "noreply",
-            "no-reply",
-        ];
-        let l = local.to_ascii_lowercase();
-        BUILTIN.contains(&l.as_str()) || self.reserved.contains(&l)
+        crate::protocol::address::is_reserved(local, &self.reserved)
+    }
+
+    /// A configuration with every default, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests(domains: &[&str]) -> Config {
+        let d: Vec<String> = domains.iter().map(|s| s.to_string()).collect();
+        let mut c: Config = toml::from_str(&Config::template(Path::new("/nonexistent"), &d)).unwrap();
+        c.normalise().unwrap();
+        c
     }
 
     /// The configuration `init` writes: every key with its default, commented.

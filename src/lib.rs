@@ -1,19 +1,43 @@
 //! nymgate: a pseudonymous remailer (Zax-type nym server) run by the MTA
-//! once per message.
+//! once per message, and `nym`, its holder's client.
+//!
+//! The server's data flows one way, and the modules follow it:
+//!
+//! ```text
+//! stdin -> ingest -> route -> handle (decide) -> channel (render) -> record -> outbox -> transport
+//! ```
+//!
+//! - [`ingest`]: reading the message from the MTA
+//! - [`route`]: which service or nym a recipient is
+//! - [`deliver`]: the shell of `nymgate deliver` that runs the steps
+//! - [`handle`]: the decisions, pure (no SQL, no OpenPGP, no I/O)
+//! - [`channel`]: how a payload reaches a nym (articles, encryption)
+//! - [`record`]: applies a decision in one transaction
+//! - [`outbox`]: hand-off after commit, back-off, `flush`
+//! - [`transport`]: spool, inews, sendmail (the only process spawning)
+//! - [`protocol`]: the wire formats, parser and writer together
+//! - [`pgp`]: the OpenPGP layer (the only sequoia user)
+//! - [`store`]: the SQLite state (the only rusqlite user)
+//! - [`fetch`]: the SSRF-safe web fetcher for url@
+//! - [`admin`]: the operator's commands
+//! - [`exit`]: the one table from failure kinds to exit codes
+//! - [`client`]: the holder's client `nym`
 
-pub mod app;
+pub mod admin;
+pub mod channel;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod error;
+pub mod deliver;
+pub mod exit;
 pub mod fetch;
-pub mod handler;
-pub mod hsub;
+pub mod handle;
+pub mod ingest;
 pub mod logging;
-pub mod message;
-pub mod options;
+pub mod outbox;
 pub mod pgp;
-pub mod send;
+pub mod protocol;
+pub mod record;
+pub mod route;
 pub mod store;
 pub mod transport;
-pub mod url;

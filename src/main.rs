@@ -3,9 +3,8 @@
 use clap::Parser;
 use nymgate::cli::{Cli, Command, KeyCmd, NymCmd};
 use nymgate::config::Config;
-use nymgate::error::Failure;
-use nymgate::error::{EX_CONFIG, EX_OK, EX_SOFTWARE, EX_TEMPFAIL, EX_USAGE};
-use nymgate::{app, logging};
+use nymgate::exit::{Kind, EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE};
+use nymgate::{admin, deliver, logging, outbox, store};
 use std::io::Write;
 
 fn main() {
@@ -46,7 +45,7 @@ fn run() -> i32 {
     match &cli.command {
         Command::Init(a) => {
             logging::init("info", true);
-            match app::init(&a.home, &a.domains, a.rsa) {
+            match admin::init(&a.home, &a.domains, a.rsa) {
                 Ok(r) => {
                     println!("config: {}", r.config_path.display());
                     println!("server key: {}", r.fingerprint);
@@ -66,20 +65,18 @@ fn run() -> i32 {
             };
             logging::init(&cfg.log.level, cfg.log.stderr);
             let stdin = std::io::stdin().lock();
-            match app::deliver(&cfg, &a.recipient, a.sender.as_deref(), stdin) {
+            match deliver::deliver(&cfg, &a.recipient, a.sender.as_deref(), stdin) {
                 Ok(done) => {
-                    logging::event(done.event, done.outcome);
+                    logging::event(done.event, done.outcome.as_str());
                     EX_OK
                 }
                 Err(f) => {
                     // Failure's Display carries no names or content.
                     log::warn!("event=deliver outcome=failed exit={} reason={}", f.exit_code(), f);
                     // The MTA puts this line into the bounce or deferral
-                    // reason: say what happened, never why in detail.
-                    match &f {
-                        Failure::Temp(_) => eprintln!("nymgate: temporary failure, will retry"),
-                        other => eprintln!("nymgate: {other}"),
-                    }
+                    // reason; pipe(8) reads the enhanced status code that
+                    // starts it. It says what happened, never why in detail.
+                    eprintln!("{}", f.mta_line());
                     f.exit_code()
                 }
             }
@@ -95,10 +92,10 @@ fn run() -> i32 {
                 Ok(()) => EX_OK,
                 Err(e) => {
                     eprintln!("nymgate: {e:#}");
-                    if e.downcast_ref::<rusqlite::Error>().is_some() {
-                        EX_TEMPFAIL
+                    if store::is_transient(&e) {
+                        Kind::Temp.code()
                     } else {
-                        EX_SOFTWARE
+                        Kind::Software.code()
                     }
                 }
             }
@@ -109,19 +106,19 @@ fn run() -> i32 {
 fn admin(cfg: &Config, cmd: &Command) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        Command::Key(KeyCmd::Export) => out.write_all(&app::export_key(cfg)?)?,
+        Command::Key(KeyCmd::Export) => out.write_all(&admin::export_key(cfg)?)?,
         Command::Flush => {
-            let r = app::flush(cfg)?;
+            let r = outbox::flush(cfg)?;
             log::info!("event=flush outcome=done sent={} failed={} queued={}", r.sent, r.failed, r.left);
             writeln!(out, "sent {}, failed {}, still queued {}", r.sent, r.failed, r.left)?;
         }
-        Command::Nym(NymCmd::List) => app::nym_list(cfg, &mut out)?,
-        Command::Nym(NymCmd::Show { address }) => app::nym_show(cfg, address, &mut out)?,
-        Command::Nym(NymCmd::Disable { address }) => app::nym_set_disabled(cfg, address, true)?,
-        Command::Nym(NymCmd::Enable { address }) => app::nym_set_disabled(cfg, address, false)?,
-        Command::Nym(NymCmd::Delete { address }) => app::nym_delete(cfg, address)?,
+        Command::Nym(NymCmd::List) => admin::nym_list(cfg, &mut out)?,
+        Command::Nym(NymCmd::Show { address }) => admin::nym_show(cfg, address, &mut out)?,
+        Command::Nym(NymCmd::Disable { address }) => admin::nym_set_disabled(cfg, address, true)?,
+        Command::Nym(NymCmd::Enable { address }) => admin::nym_set_disabled(cfg, address, false)?,
+        Command::Nym(NymCmd::Delete { address }) => admin::nym_delete(cfg, address)?,
         Command::Nym(NymCmd::Expire) => {
-            let n = app::nym_expire(cfg)?;
+            let n = admin::nym_expire(cfg)?;
             writeln!(out, "removed {n} expired nym(s)")?;
         }
         Command::Init(_) | Command::Deliver(_) => unreachable!("handled in run"),

@@ -30,9 +30,9 @@ pub fn policy() -> &'static StandardPolicy<'static> {
 }
 
 /// Make the server key: a certification-only primary, a signing subkey and
-/// an encryption subkey, with User IDs config@, send@ and url@ for every
-/// domain. No expiry: an expired server key silently breaks every client.
-pub fn generate_server_key(domains: &[String], rsa_bits: Option<u32>) -> Result<Cert> {
+/// an encryption subkey, with the given User IDs (one per service and
+/// domain). No expiry: an expired server key silently breaks every client.
+pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result<Cert> {
     let suite = match rsa_bits {
         None => CipherSuite::Cv25519,
         Some(2048) => CipherSuite::RSA2k,
@@ -45,10 +45,8 @@ pub fn generate_server_key(domains: &[String], rsa_bits: Option<u32>) -> Result<
         .set_validity_period(None)
         .add_signing_subkey()
         .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None);
-    for d in domains {
-        for (local, what) in [("config", "Config"), ("send", "Send"), ("url", "URL retrieval")] {
-            b = b.add_userid(format!("nymgate {what} <{local}@{d}>"));
-        }
+    for uid in user_ids {
+        b = b.add_userid(uid.as_str());
     }
     let (cert, _rev) = b.generate()?;
     Ok(cert)
@@ -415,7 +413,7 @@ pub struct NymKey {
     pub expires: Option<SystemTime>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum KeyProblem {
     #[error("key is not valid under the policy")]
     Invalid,

@@ -80,7 +80,7 @@ fn the_life_of_a_nym_through_inn() {
     let via = srv.via();
     // A passphrase of our own, so that other tests' articles in the shared
     // group never match.
-    let hsub = format!("inn-{}", nymgate::hsub::random_subject(48));
+    let hsub = format!("inn-{}", nymgate::protocol::hsub::random_subject(48));
     let mut fed = HashSet::new();
     let fetch = |fed: &mut HashSet<PathBuf>| -> String {
         srv.flush();
@@ -134,7 +134,7 @@ fn the_life_of_a_nym_through_inn() {
     assert!(mails[0].contains("X-Nymgate-Envelope-To: bob@example.org"));
 
     // Config and delete.
-    let hsub2 = format!("inn2-{}", nymgate::hsub::random_subject(48));
+    let hsub2 = format!("inn2-{}", nymgate::protocol::hsub::random_subject(48));
     ok(nym(&home, &g).args(["config", "alice@nym.test", "--hsub", &hsub2, "--via", &via]), None);
     assert_eq!(kept(&fetch(&mut fed)), 1);
     assert!(read().contains(&hsub2));

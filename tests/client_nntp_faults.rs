@@ -188,9 +188,9 @@ fn env_with(tls: Option<Arc<rustls::ServerConfig>>) -> Env {
     for n in 1..=6 {
         if n % 2 == 0 {
             let body = format!("ours {n}\n.a line that starts with a dot\n");
-            news.add(n, &nymgate::hsub::hsub(b"panda", 48), &body);
+            news.add(n, &nymgate::protocol::hsub::hsub(b"panda", 48), &body);
         } else {
-            news.add(n, &nymgate::hsub::random_subject(48), &format!("not ours {n}"));
+            news.add(n, &nymgate::protocol::hsub::random_subject(48), &format!("not ours {n}"));
         }
     }
     Env { home, g, news, _t: t }
@@ -222,7 +222,7 @@ fn high_water_marks_read_each_article_once() {
     assert!(stored.iter().all(|a| a.contains("\n.a line that starts with a dot\n")), "dot-stuffing undone");
 
     // New articles arrive; only they are looked at.
-    e.news.add(7, &nymgate::hsub::hsub(b"panda", 48), "ours 7");
+    e.news.add(7, &nymgate::protocol::hsub::hsub(b"panda", 48), "ours 7");
     e.news.add(8, "something else", "not ours 8");
     let out = e.fetch(&[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 examined, 1 kept"), "{out:?}");

@@ -23,7 +23,7 @@ use super::handoff::split_host_port;
 use super::nntp::{self, Nntp};
 use super::pgp;
 use super::store::{NymRecord, Store};
-use crate::hsub;
+use crate::protocol::hsub;
 
 /// Where articles come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

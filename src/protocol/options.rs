@@ -169,6 +169,41 @@ pub fn parse(text: &str) -> Parsed {
     out
 }
 
+// ------------------------------------------------------------ the writer
+
+/// Check an option value the way [`parse`] reads it: 1 to 64 characters
+/// on one line, without surrounding space (the parser would trim it, and
+/// the holder would then not know the real value).
+pub fn check_value(name: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() || value.chars().count() > MAX_VALUE_CHARS {
+        return Err(format!("the value of {name} must be 1 to {MAX_VALUE_CHARS} characters"));
+    }
+    if value.contains(['\n', '\r']) || value != value.trim_end() || value != value.trim_start() {
+        return Err(format!("the value of {name} must be one line without leading or trailing space"));
+    }
+    Ok(())
+}
+
+/// `name: value` lines, in the given order (the client's side of [`parse`]).
+pub fn write_lines(opts: &[(&str, String)]) -> Result<String, String> {
+    let mut s = String::new();
+    for (name, value) in opts {
+        check_value(name, value)?;
+        s.push_str(&format!("{name}: {value}\n"));
+    }
+    Ok(s)
+}
+
+/// A creation request's plaintext: option lines, then the armored key.
+pub fn write_create(opts: &[(&str, String)], armored_public_key: &str) -> Result<String, String> {
+    let mut s = write_lines(opts)?;
+    s.push_str(armored_public_key);
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +274,42 @@ mod tests {
     fn empty_text_is_status_request() {
         assert!(parse("").is_empty());
         assert!(parse("\n\njust words\n").is_empty());
+    }
+
+    #[test]
+    fn written_lines_parse_back_with_the_server_parser() {
+        let t =
+            write_lines(&[("hsub", "Panda Bear".into()), ("acksend", "no".into()), ("subject", "x".into())])
+                .unwrap();
+        let parsed = parse(&t);
+        assert_eq!(
+            parsed.changes,
+            vec![
+                Change::Set(Opt::Hsub, "Panda Bear".into()),
+                Change::Off(Opt::Acksend),
+                Change::Set(Opt::Subject, "x".into())
+            ]
+        );
+        assert!(parsed.rejected.is_empty());
+    }
+
+    #[test]
+    fn writer_refuses_what_the_parser_would_change() {
+        assert!(check_value("hsub", "").is_err());
+        assert!(check_value("hsub", &"x".repeat(MAX_VALUE_CHARS + 1)).is_err());
+        assert!(check_value("hsub", &"x".repeat(MAX_VALUE_CHARS)).is_ok());
+        assert!(check_value("hsub", "a\nb").is_err());
+        assert!(check_value("hsub", "trailing ").is_err());
+        assert!(check_value("hsub", " leading").is_err());
+    }
+
+    #[test]
+    fn create_request_is_options_then_key_and_parses_back() {
+        let key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        let t = write_create(&[("hsub", "panda".into()), ("symmetric", "x y".into())], key).unwrap();
+        assert!(t.starts_with("hsub: panda\nsymmetric: x y\n-----BEGIN PGP PUBLIC KEY BLOCK-----\n"));
+        let p = parse(&t);
+        assert_eq!(p.get(Opt::Hsub), Some(&Change::Set(Opt::Hsub, "panda".into())));
+        assert_eq!(p.get(Opt::Symmetric), Some(&Change::Set(Opt::Symmetric, "x y".into())));
     }
 }

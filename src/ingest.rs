@@ -1,15 +1,12 @@
-//! Reading the incoming message, and building what we post.
+//! Reading the message the MTA hands us: the mbox `From ` line, the size
+//! limit, the delivery digest (so that an MTA retry after a crash does
+//! nothing twice), and finding the armored OpenPGP message in it.
 
 use std::io::Read;
 
-use rand::RngCore;
-
-use crate::config::Config;
-use crate::store::{Kind, Nym, OutItem};
-
 /// The message from the MTA read as a stream, for mail to a nym: an mbox
 /// `From ` line is dropped, the size limit is enforced, and what passes is
-/// hashed (the delivery digest, see [`crate::handler::delivery_digest`]),
+/// hashed with the recipient (the delivery digest),
 /// so that a 20 MiB message is never held in memory next to its
 /// encryption.
 pub struct MessageReader<R: Read> {
@@ -114,92 +111,10 @@ pub fn extract_pgp_message(raw: &[u8]) -> Option<Vec<u8>> {
     crate::pgp::find_armor(raw, "MESSAGE").map(<[u8]>::to_vec)
 }
 
-/// A Message-ID in our default domain.
-pub fn new_msgid(cfg: &Config) -> String {
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    format!("<{}@{}>", hex::encode(b), cfg.default_domain())
-}
-
-/// Subject for an article to `nym` (PROTOCOL.md section 4).
-pub fn subject_for(cfg: &Config, hsub: Option<&str>, subject: Option<&str>) -> String {
-    match (hsub, subject) {
-        (Some(h), _) => crate::hsub::hsub(h.as_bytes(), cfg.limits.hsub_length),
-        (None, Some(s)) => sanitize_header(s),
-        (None, None) => crate::hsub::random_subject(cfg.limits.hsub_length),
-    }
-}
-
-/// Header values we write must stay on one line.
-pub fn sanitize_header(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
-}
-
-/// An article for alt.anonymous.messages carrying `body` (armored).
-/// Date and Injection-Date are added at hand-off.
-pub fn article(cfg: &Config, subject: &str, body: &[u8]) -> OutItem {
-    let (msgid, mut out) = article_head(cfg, subject, body.len());
-    out.extend_from_slice(body);
-    article_finish(msgid, out)
-}
-
-/// The headers of a new article, in a buffer with room for `body_len`
-/// more bytes, so that the body can be written straight after them.
-pub fn article_head(cfg: &Config, subject: &str, body_len: usize) -> (String, Vec<u8>) {
-    let msgid = new_msgid(cfg);
-    let n = &cfg.news;
-    let head = format!(
-        "Path: {}\nFrom: {}\nSubject: {}\nNewsgroups: {}\nMessage-ID: {}\nInjection-Info: {}; mail-complaints-to=\"{}\"\n\n",
-        n.path, n.from, subject, n.newsgroup, msgid, n.injection_host, n.complaints_to
-    );
-    let mut out = Vec::with_capacity(head.len() + body_len + 1);
-    out.extend_from_slice(head.as_bytes());
-    (msgid, out)
-}
-
-/// Close an article begun with [`article_head`].
-pub fn article_finish(msgid: String, mut out: Vec<u8>) -> OutItem {
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    OutItem { kind: Kind::News, env_from: String::new(), env_to: Vec::new(), msgid, body: out }
-}
-
-/// The plaintext of a notice from the server to a nym: a small mail, so
-/// that the nym's reader shows it like any other message.
-pub fn notice(from: &str, to: &str, subject: &str, text: &str) -> Vec<u8> {
-    let date = crate::transport::rfc5322_date(std::time::SystemTime::now());
-    format!(
-        "From: {from}\nTo: {to}\nSubject: {subject}\nDate: {date}\nContent-Type: text/plain; charset=utf-8\n\n{text}"
-    )
-    .into_bytes()
-}
-
-/// A human-readable list of a nym's options, for confirmations.
-pub fn describe_options(n: &Nym) -> String {
-    let show =
-        |v: &Option<String>| v.as_deref().map(|s| format!("\"{s}\"")).unwrap_or_else(|| "(not set)".into());
-    let expires = match n.expires {
-        Some(e) => crate::transport::rfc5322_date(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64),
-        ),
-        None => "never".into(),
-    };
-    format!(
-        "Nym:        {}\nKey:        {}\nExpires:    {}\nhsub:       {}\nsubject:    {}\nsymmetric:  {}\nacksend:    {}\n",
-        n.address(),
-        n.fingerprint,
-        expires,
-        show(&n.hsub),
-        show(&n.subject),
-        show(&n.symmetric),
-        if n.acksend { "yes" } else { "no" },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
 
     #[test]
     fn message_reader_matches_the_buffered_path() {
@@ -208,15 +123,38 @@ mod tests {
         let mut got = Vec::new();
         r.read_to_end(&mut got).unwrap();
         assert_eq!(got, strip_from_line(raw));
-        assert_eq!(r.digest(), crate::handler::delivery_digest("nym@d", strip_from_line(raw)));
+        let mut h = sha2::Sha256::new();
+        h.update(b"nym@d\0");
+        h.update(strip_from_line(raw));
+        assert_eq!(r.digest(), h.finalize().to_vec());
         assert!(!r.over_limit() && !r.blank());
+    }
+
+    #[test]
+    fn size_limit_stops_reading() {
         let mut r = MessageReader::new(&b"0123456789"[..], "x", 5);
         let mut got = Vec::new();
         r.read_to_end(&mut got).unwrap();
         assert!(r.over_limit());
+        assert!(got.len() <= 5);
+    }
+
+    #[test]
+    fn white_space_only_is_blank() {
         let mut r = MessageReader::new(&b" \n\t\n"[..], "x", 5);
         r.read_to_end(&mut Vec::new()).unwrap();
         assert!(r.blank());
+    }
+
+    #[test]
+    fn same_message_to_another_recipient_has_another_digest() {
+        let d = |rcpt: &str| {
+            let mut r = MessageReader::new(&b"X: y\n\nz\n"[..], rcpt, 100);
+            r.read_to_end(&mut Vec::new()).unwrap();
+            r.digest()
+        };
+        assert_ne!(d("a@d"), d("b@d"));
+        assert_eq!(d("A@D"), d("a@d"));
     }
 
     #[test]

@@ -1,22 +1,12 @@
-//! url@: web pages for a nym (PROTOCOL.md section 8).
-//!
-//! The request need not be signed. Its plaintext has `url:` (or `source:`)
-//! lines, a required `key:` (the reply is encrypted with it alone) and an
-//! optional `hsub:` (defaults to the key). Pages are fetched with size and
-//! time limits, never from non-public addresses unless the operator allows
-//! it, and come back as one MIME part each; errors become text parts.
-
-use std::time::Duration;
+//! The url@ request (PROTOCOL.md section 8), both directions: the parser
+//! the server reads it with, the writer the client makes it with, and the
+//! reply the server posts back.
 
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::{BodyPart, MimePart};
 use mail_builder::MessageBuilder;
 
-use crate::error::Failure;
-use crate::fetch::{self, FetchLimits, Page};
-use crate::handler::{begin, done, queue, Ctx, Done};
-use crate::message::{self, article};
-use crate::pgp;
+use crate::fetch::Page;
 
 /// What a url@ request asks for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -102,51 +92,28 @@ pub fn build_reply(domain: &str, pages: &[Page], skipped: usize) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-pub fn url(ctx: &mut Ctx, raw: &[u8], digest: Option<&[u8]>) -> Result<Done, Failure> {
-    const EV: &str = "url";
-    let Some(armored) = message::extract_pgp_message(raw) else { return done(EV, "no_pgp_message") };
-    let dec = match ctx.decrypt(&armored) {
-        Ok(d) => d,
-        Err(_) => return done(EV, "undecryptable"),
-    };
-    let req = parse_request(&String::from_utf8_lossy(&dec.plaintext));
-    let Some(key) = req.key.clone() else { return done(EV, "no_key") };
-    if req.urls.is_empty() {
-        return done(EV, "no_url");
+/// The client's side of [`parse_request`]: `url:` lines, then `key:` and
+/// the optional `hsub:`.
+pub fn write_request(urls: &[String], key: &str, hsub: Option<&str>) -> Result<String, String> {
+    let mut s = String::new();
+    for u in urls {
+        if u.is_empty() || u.contains(char::is_whitespace) {
+            return Err(format!("`{u}` is not an address the server can fetch"));
+        }
+        s.push_str(&format!("url: {u}\n"));
     }
-    let u = &ctx.cfg.url;
-    let limits = FetchLimits {
-        allow_private: u.allow_private,
-        max_bytes: u.max_page_bytes,
-        timeout: Duration::from_secs(u.timeout.max(1)),
-        max_redirects: 5,
-    };
-    let take = req.urls.len().min(u.max_urls.max(1));
-    let pages: Vec<Page> = req.urls[..take].iter().map(|a| fetch::fetch(a, &limits)).collect();
-    let fetched = pages.iter().filter(|p| p.result.is_ok()).count();
-    let reply = build_reply(ctx.cfg.default_domain(), &pages, req.urls.len() - take);
-    let body = pgp::encrypt_symmetric(&reply, &key)?;
-    let hsub = req.hsub.as_deref().unwrap_or(&key);
-    let item = article(ctx.cfg, &crate::hsub::hsub(hsub.as_bytes(), ctx.cfg.limits.hsub_length), &body);
-    let (cfg, now) = (ctx.cfg, ctx.now);
-    let Some(tx) = begin(&mut ctx.store, now, digest)? else { return done(EV, "duplicate_delivery") };
-    queue(cfg, &tx, now, item, &mut ctx.mine)?;
-    tx.commit()?;
-    done(
-        EV,
-        if fetched == take {
-            "fetched"
-        } else if fetched == 0 {
-            "all_failed"
-        } else {
-            "some_failed"
-        },
-    )
+    let mut opts = vec![("key", key.to_string())];
+    if let Some(h) = hsub {
+        opts.push(("hsub", h.to_string()));
+    }
+    s.push_str(&super::options::write_lines(&opts)?);
+    Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fetch;
 
     #[test]
     fn request_lines() {
@@ -176,5 +143,31 @@ mod tests {
         assert!(r.contains("multipart/mixed"));
         assert!(r.contains("text/html"));
         assert!(r.contains("Could not fetch b: address is not public"));
+    }
+
+    #[test]
+    fn written_request_parses_back() {
+        let urls = vec!["example.org".to_string(), "https://b.example/p?q=1".to_string()];
+        let t = write_request(&urls, "sekrit", Some("h s")).unwrap();
+        let r = parse_request(&t);
+        assert_eq!(r.urls, urls);
+        assert_eq!(r.key.as_deref(), Some("sekrit"));
+        assert_eq!(r.hsub.as_deref(), Some("h s"));
+        assert!(write_request(&["a b".to_string()], "k", None).is_err());
+    }
+
+    #[test]
+    fn first_key_and_hsub_win_every_url_counts() {
+        let r = parse_request("key: a\nkey: b\nhsub: x\nhsub: y\nurl: u1\nurl: u1\n");
+        assert_eq!(r.key.as_deref(), Some("a"));
+        assert_eq!(r.hsub.as_deref(), Some("x"));
+        assert_eq!(r.urls.len(), 2);
+    }
+
+    #[test]
+    fn lines_without_value_are_ignored() {
+        let r = parse_request("url:\nkey:   \nurl: x\n");
+        assert_eq!(r.urls, vec!["x"]);
+        assert_eq!(r.key, None);
     }
 }

@@ -1,0 +1,183 @@
+//! The operator's commands: `init`, `key export`, `nym list/show/...`, and
+//! opening the state files safely for every other command.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::pgp::{self, ServerKey};
+use crate::protocol::address::{server_user_ids, split_address};
+use crate::store::{self, Store};
+use crate::transport;
+
+/// Refuse state files that others can read: the database holds every nym
+/// key and option, the key file the server's secret.
+pub fn check_private(path: &Path) -> Result<()> {
+    let md = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = md.permissions().mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "refusing to run: {} has mode {:o}; it must not be readable by group or others (chmod 600)",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub struct InitReport {
+    pub config_path: PathBuf,
+    pub fingerprint: String,
+}
+
+/// `init`: a new home with configuration, database and server key.
+pub fn init(home: &Path, domains: &[String], rsa: Option<u32>) -> Result<InitReport> {
+    if domains.is_empty() {
+        bail!("give at least one --domain");
+    }
+    let domains: Vec<String> = domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    if home.exists() {
+        bail!("{} already exists; init never touches an existing home", home.display());
+    }
+    let home = if home.is_absolute() { home.to_path_buf() } else { std::env::current_dir()?.join(home) };
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&home)?;
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700))?;
+    let config_path = home.join("nymgate.toml");
+    let text = Config::template(&home, &domains);
+    let cfg: Config = {
+        write_private(&config_path, text.as_bytes())?;
+        fs::set_permissions(&config_path, fs::Permissions::from_mode(0o640))?;
+        Config::load(&config_path)?
+    };
+    let cert = pgp::generate_server_key(&server_user_ids(&domains), rsa)?;
+    write_private(&cfg.key_path(), &pgp::tsk_armored(&cert)?)?;
+    // Create the database file ourselves so it is 0600 from the start.
+    write_private(&cfg.db_path(), b"")?;
+    Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
+    for dir in [&cfg.news.spool, &cfg.mail.spool] {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    Ok(InitReport { config_path, fingerprint: cert.fingerprint().to_hex() })
+}
+
+/// Open the state of a configured server, refusing unsafe permissions.
+pub fn open_state(cfg: &Config) -> Result<(Store, ServerKey)> {
+    check_private(&cfg.db_path())?;
+    check_private(&cfg.key_path())?;
+    let store = Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
+    let key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
+    Ok((store, key))
+}
+
+pub fn open_store(cfg: &Config) -> Result<Store> {
+    check_private(&cfg.db_path())?;
+    Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))
+}
+
+/// `key export`.
+pub fn export_key(cfg: &Config) -> Result<Vec<u8>> {
+    check_private(&cfg.key_path())?;
+    let key = ServerKey::from_tsk_checked(&fs::read(cfg.key_path())?)?;
+    key.public_armored()
+}
+
+fn find_nym(store: &Store, addr: &str) -> Result<store::Nym> {
+    let (l, d) = split_address(addr).ok_or_else(|| anyhow!("not an address: {addr}"))?;
+    store::nym_by_address(store, &l, &d)?.ok_or_else(|| anyhow!("no such nym: {addr}"))
+}
+
+fn fmt_time(t: Option<i64>) -> String {
+    match t {
+        Some(t) => transport::rfc5322_date(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64)),
+        None => "never".into(),
+    }
+}
+
+pub fn nym_list(cfg: &Config, out: &mut impl Write) -> Result<()> {
+    let store = open_store(cfg)?;
+    for n in store::all_nyms(&store)? {
+        let state = if n.disabled {
+            "disabled"
+        } else if n.expired(store::now()) {
+            "expired"
+        } else {
+            "active"
+        };
+        writeln!(out, "{}\t{}\t{}\texpires {}", n.address(), state, n.fingerprint, fmt_time(n.expires))?;
+    }
+    Ok(())
+}
+
+pub fn nym_show(cfg: &Config, addr: &str, out: &mut impl Write) -> Result<()> {
+    let store = open_store(cfg)?;
+    let n = find_nym(&store, addr)?;
+    let set = |v: &Option<String>| if v.is_some() { "set" } else { "not set" };
+    writeln!(out, "address:     {}", n.address())?;
+    writeln!(out, "fingerprint: {}", n.fingerprint)?;
+    writeln!(out, "created:     {}", fmt_time(Some(n.created)))?;
+    writeln!(out, "expires:     {}", fmt_time(n.expires))?;
+    writeln!(out, "state:       {}", if n.disabled { "disabled" } else { "active" })?;
+    // Passphrases are the nym's secrets, not the operator's business.
+    writeln!(out, "hsub:        {}", set(&n.hsub))?;
+    writeln!(out, "subject:     {}", set(&n.subject))?;
+    writeln!(out, "symmetric:   {}", set(&n.symmetric))?;
+    writeln!(out, "acksend:     {}", if n.acksend { "yes" } else { "no" })?;
+    writeln!(out, "sent today:  {}", if n.send_day == store::now() / 86400 { n.send_count } else { 0 })?;
+    Ok(())
+}
+
+pub fn nym_set_disabled(cfg: &Config, addr: &str, disabled: bool) -> Result<()> {
+    let mut store = open_store(cfg)?;
+    let tx = store.write()?;
+    let n = find_nym_tx(&tx, addr)?;
+    store::set_disabled(&tx, n.id, disabled)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn find_nym_tx(c: &store::Tx, addr: &str) -> Result<store::Nym> {
+    let (l, d) = split_address(addr).ok_or_else(|| anyhow!("not an address: {addr}"))?;
+    store::nym_by_address(c, &l, &d)?.ok_or_else(|| anyhow!("no such nym: {addr}"))
+}
+
+pub fn nym_delete(cfg: &Config, addr: &str) -> Result<()> {
+    let mut store = open_store(cfg)?;
+    let tx = store.write()?;
+    let n = find_nym_tx(&tx, addr)?;
+    store::delete_nym(&tx, n.id)?;
+    tx.commit()?;
+    store.scrub_wal()?;
+    Ok(())
+}
+
+/// `nym expire`: remove nyms whose key has expired. Returns how many.
+pub fn nym_expire(cfg: &Config) -> Result<usize> {
+    let mut store = open_store(cfg)?;
+    let now = store::now();
+    let tx = store.write()?;
+    let ids: Vec<i64> = store::all_nyms(&tx)?.into_iter().filter(|n| n.expired(now)).map(|n| n.id).collect();
+    for id in &ids {
+        store::delete_nym(&tx, *id)?;
+    }
+    tx.commit()?;
+    if !ids.is_empty() {
+        store.scrub_wal()?;
+    }
+    Ok(ids.len())
+}

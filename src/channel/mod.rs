@@ -1,0 +1,47 @@
+//! How a payload reaches a nym: the cryptography and article building that
+//! turn a handler's [`Post`]s into outbox items. Each way of reaching a nym
+//! is its own file (today: [`aam`], the shared mailbox).
+
+pub mod aam;
+pub mod url;
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::handle::{Addressee, Outcome, Post, Wrapping};
+use crate::pgp::ServerKey;
+use crate::protocol::article::notice;
+use crate::store::OutItem;
+
+/// Items ready for the outbox, and an outcome the rendering refined (url@
+/// knows how many pages it got only after fetching them).
+pub struct Rendered {
+    pub items: Vec<OutItem>,
+    pub outcome: Option<Outcome>,
+}
+
+/// Render every post except [`Post::Inbound`], which the delivery shell
+/// streams itself.
+pub fn render(cfg: &Config, server: &mut ServerKey, posts: Vec<Post>) -> Result<Rendered, Failure> {
+    let mut out = Rendered { items: Vec::with_capacity(posts.len()), outcome: None };
+    for p in posts {
+        match p {
+            Post::Notice { to, from, address, subject, text } => {
+                let payload = notice(&from, &address, &subject, &text);
+                let (cert, wrap) = match &to {
+                    Addressee::Nym(n) => (&n.cert, Wrapping::of(n)),
+                    Addressee::Key { cert, wrap } => (&**cert, wrap.clone()),
+                };
+                out.items.push(aam::article_for(cfg, server, cert, &wrap, &mut &payload[..], payload.len())?);
+            }
+            Post::Item(i) => out.items.push(i),
+            Post::UrlReply { urls, skipped, key, hsub } => {
+                let (item, outcome) = url::reply(cfg, &urls, skipped, &key, &hsub)?;
+                out.items.push(item);
+                out.outcome = Some(outcome);
+            }
+            // Streamed by the delivery shell; never rendered from memory.
+            Post::Inbound(_) => return Err(Failure::Temp(anyhow::anyhow!("inbound post outside deliver"))),
+        }
+    }
+    Ok(out)
+}

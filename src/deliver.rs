@@ -1,0 +1,340 @@
+//! The shell of `nymgate deliver`: ingest -> route -> prepare the view ->
+//! handle -> render -> record -> hand off. Everything here is I/O around
+//! the decisions in `handle`.
+
+use std::io::Read;
+use std::time::SystemTime;
+
+use crate::admin::open_state;
+use crate::channel;
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::handle::create::{KeyOffer, Offered, Refresh};
+use crate::handle::{self, Decision, Outcome, Request, Sig, Signer, Undecryptable, View, Wrapping};
+use crate::ingest::{self, MessageReader};
+use crate::outbox;
+use crate::pgp::{self, DecryptError, Decrypted, ServerKey};
+use crate::protocol::address::Service;
+use crate::record::{self, Applied};
+use crate::route::{route, Route};
+use crate::store::{self, OutItem, Store};
+
+/// How a delivery ended, for the log line (exit code 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub event: &'static str,
+    pub outcome: Outcome,
+}
+
+/// The state one delivery works with.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub store: Store,
+    pub server: ServerKey,
+    pub now: i64,
+    /// Items committed by this process and reserved for its own hand-off.
+    pub mine: Vec<(i64, OutItem)>,
+    /// Held messages to run again after this one committed (a nym appeared).
+    pub replays: Vec<(i64, String, Vec<u8>)>,
+    blocklist: Option<Vec<String>>,
+}
+
+/// How often a decision is taken again when a guard saw it race.
+const MAX_RETRIES: usize = 8;
+
+/// `deliver`: one message from the MTA.
+pub fn deliver(
+    cfg: &Config,
+    recipient: &str,
+    _sender: Option<&str>,
+    input: impl std::io::Read,
+) -> Result<Done, Failure> {
+    // Debug builds only: lets the tests prove that a panic defers (75).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {
+        panic!("panic requested by NYMGATE_PANIC_FOR_TEST");
+    }
+    let mut input = MessageReader::new(input, recipient, cfg.limits.max_message_size);
+    let service = match route(cfg, recipient) {
+        Route::Nowhere => {
+            input.drain();
+            return Err(Failure::NoUser);
+        }
+        Route::Nym { local, domain } => {
+            // Mail to a nym, the bulk of the traffic: encrypted while it is
+            // read, so memory stays near the size of the article alone.
+            let mut ctx = Ctx::open(cfg)?;
+            let result = inbound(&mut ctx, &local, &domain, &mut input, true);
+            outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
+            return result;
+        }
+        Route::Service { service, .. } => service,
+    };
+    // Requests to the services are decrypted whole.
+    let mut raw = Vec::new();
+    input.read_to_end(&mut raw).map_err(|e| Failure::Temp(e.into()))?;
+    if input.over_limit() {
+        return Err(Failure::Data("message larger than the size limit"));
+    }
+    let mut ctx = Ctx::open(cfg)?;
+    let digest = input.digest();
+    let result = request(&mut ctx, service, recipient, &raw, Some(&digest));
+    // Whatever was committed is handed off, even when a later step failed.
+    let mut replays = std::mem::take(&mut ctx.replays);
+    while let Some((held_id, rcpt, msg)) = replays.pop() {
+        // Held messages whose nym now exists run again; the replay cache
+        // keeps a crash here from doing anything twice.
+        if let Route::Service { service, .. } = route(cfg, &rcpt) {
+            let r = request(&mut ctx, service, &rcpt, &msg, None);
+            match &r {
+                Ok(done) => log::info!("event=held_{} outcome={}", done.event, done.outcome),
+                Err(e) => log::warn!("event=held outcome=failed reason={}", e.log_word()),
+            }
+            if r.is_ok() {
+                if let Ok(tx) = ctx.store.write() {
+                    let _ = store::unhold(&tx, held_id).and_then(|_| tx.commit());
+                }
+            }
+            replays.append(&mut ctx.replays);
+        }
+    }
+    // The message itself is no longer needed: free it before the hand-off.
+    drop(raw);
+    outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
+    result
+}
+
+impl<'a> Ctx<'a> {
+    pub fn open(cfg: &'a Config) -> Result<Ctx<'a>, Failure> {
+        let (store, server) = open_state(cfg).map_err(Failure::Temp)?;
+        Ok(Ctx {
+            cfg,
+            store,
+            server,
+            now: store::now(),
+            mine: Vec::new(),
+            replays: Vec::new(),
+            blocklist: None,
+        })
+    }
+
+    /// Apply a decision whose posts are already rendered.
+    fn record(
+        &mut self,
+        digest: Option<&[u8]>,
+        d: &Decision,
+        items: Vec<OutItem>,
+    ) -> Result<Applied, Failure> {
+        record::apply(&mut self.store, self.cfg, self.now, digest, &d.effects, items)
+    }
+
+    /// The operator's block list; an unreadable one defers (it must not
+    /// let mail through to people who asked to be left alone).
+    fn blocklist(&mut self) -> Result<&[String], Failure> {
+        if self.blocklist.is_none() {
+            let list = match &self.cfg.send.blocklist {
+                None => Vec::new(),
+                Some(path) => match std::fs::read_to_string(path) {
+                    Ok(t) => t
+                        .lines()
+                        .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
+                        .filter(|l| !l.is_empty())
+                        .collect(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                    Err(e) => return Err(Failure::Temp(e.into())),
+                },
+            };
+            self.blocklist = Some(list);
+        }
+        Ok(self.blocklist.as_deref().unwrap_or_default())
+    }
+
+    /// Decrypt with the server key, checking signatures against stored nym
+    /// keys. A signature dated ahead of our clock does not verify "now":
+    /// check it at its own date, so that the age rule refuses it and the
+    /// nym is told, instead of a silent drop.
+    fn decrypt(&mut self, armored: &[u8]) -> Result<Decrypted, DecryptError> {
+        let first = self.decrypt_at(armored, None)?;
+        if first.good().is_some() {
+            return Ok(first);
+        }
+        let now = SystemTime::now();
+        let ahead = first.signatures.iter().filter(|s| s.bad).filter_map(|s| s.created).find(|t| *t > now);
+        if let Some(t) = ahead {
+            if let Ok(d) = self.decrypt_at(armored, Some(t)) {
+                if d.good().is_some() {
+                    return Ok(d);
+                }
+            }
+        }
+        Ok(first)
+    }
+
+    fn decrypt_at(&mut self, armored: &[u8], time: Option<SystemTime>) -> Result<Decrypted, DecryptError> {
+        let store = &self.store;
+        let max = self.cfg.limits.max_message_size as usize;
+        pgp::decrypt_at(&mut self.server, armored, max, time, |ids| {
+            store::certs_by_keyids(store, ids).unwrap_or_default()
+        })
+    }
+}
+
+fn secs(t: Option<SystemTime>) -> Option<i64> {
+    t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64)
+}
+
+/// Mail to a nym, encrypted as it is read. `dedup` records the delivery
+/// digest so that an MTA retry after a crash posts nothing twice.
+fn inbound<R: Read>(
+    ctx: &mut Ctx,
+    local: &str,
+    domain: &str,
+    input: &mut MessageReader<R>,
+    dedup: bool,
+) -> Result<Done, Failure> {
+    let nym = store::nym_by_address(&ctx.store, local, domain)?;
+    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
+    let d = match handle::inbound::decide(&view, nym) {
+        Ok(d) => d,
+        Err(f) => {
+            input.drain();
+            return Err(f);
+        }
+    };
+    let Some(handle::Post::Inbound(n)) = d.effects.posts.first() else {
+        return Err(Failure::Temp(anyhow::anyhow!("inbound decision without a post")));
+    };
+    let item =
+        channel::aam::article_for(ctx.cfg, &mut ctx.server, &n.cert, &Wrapping::of(n), input, 64 * 1024)?;
+    if input.over_limit() {
+        return Err(Failure::Data("message larger than the size limit"));
+    }
+    if input.blank() {
+        return Err(Failure::Data("empty message"));
+    }
+    let digest = input.digest();
+    match ctx.record(dedup.then_some(&digest[..]), &d, vec![item])? {
+        Applied::Committed(c) => Ok(finish(ctx, &d, c)),
+        // Mail to a nym has no retrying guard.
+        Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("inbound guard asked to retry"))),
+    }
+}
+
+fn finish(ctx: &mut Ctx, d: &Decision, c: record::Committed) -> Done {
+    ctx.mine.extend(c.mine);
+    ctx.replays.extend(c.held);
+    Done { event: d.event, outcome: c.outcome.unwrap_or(d.outcome) }
+}
+
+/// A request to a service: decrypt, prepare what the handler needs,
+/// decide, render, record.
+pub fn request(
+    ctx: &mut Ctx,
+    service: Service,
+    recipient: &str,
+    raw: &[u8],
+    digest: Option<&[u8]>,
+) -> Result<Done, Failure> {
+    let ev = service.event();
+    let Some(armored) = ingest::extract_pgp_message(raw) else {
+        return Ok(Done { event: ev, outcome: Outcome::NoPgpMessage });
+    };
+    let dec = match ctx.decrypt(&armored) {
+        Ok(d) => d,
+        Err(e) => {
+            let u = match e {
+                DecryptError::NoMessage => Undecryptable::NoMessage,
+                DecryptError::NotForUs => Undecryptable::NotForUs,
+                DecryptError::Malformed(_) => Undecryptable::Malformed,
+                DecryptError::TooLarge => Undecryptable::TooLarge,
+            };
+            return Ok(Done { event: ev, outcome: u.into() });
+        }
+    };
+    for _ in 0..MAX_RETRIES {
+        ctx.now = store::now();
+        let signer = signer_of(&ctx.store, &dec)?;
+        let key = match (service, pgp::find_armor(&dec.plaintext, "PUBLIC KEY BLOCK")) {
+            (Service::Config, Some(block)) => Some(key_offer(ctx, block)?),
+            _ => None,
+        };
+        let blocklist = if service == Service::Send { ctx.blocklist()?.to_vec() } else { Vec::new() };
+        let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &blocklist };
+        let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
+        let d = handle::dispatch(&view, service, &req, key);
+        let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+        match ctx.record(digest, &d, rendered.items)? {
+            Applied::Committed(c) => {
+                let mut done = finish(ctx, &d, c);
+                if let (Some(o), Outcome::Fetched) = (rendered.outcome, done.outcome) {
+                    done.outcome = o;
+                }
+                return Ok(done);
+            }
+            Applied::Retry => continue,
+        }
+    }
+    Err(Failure::Temp(anyhow::anyhow!("state kept changing under the request")))
+}
+
+/// What the signatures of a decrypted request say, against the store.
+fn signer_of(store: &Store, dec: &Decrypted) -> Result<Signer, Failure> {
+    if let Some(sig) = dec.good() {
+        let fpr = sig.good_signer.clone().unwrap_or_default();
+        return Ok(match store::nym_by_fingerprint(store, &fpr)? {
+            Some(n) => Signer::Nym(
+                Box::new(n),
+                Sig {
+                    digest: sig.digest.to_vec(),
+                    created: secs(sig.created),
+                    seen: store::replay_seen(store, &sig.digest)?,
+                },
+            ),
+            None => Signer::NotANym,
+        });
+    }
+    if dec.signatures.iter().any(|s| !s.bad) {
+        return Ok(Signer::Unknown(dec.signatures.iter().flat_map(|s| s.issuers.iter().cloned()).collect()));
+    }
+    Ok(if dec.signatures.is_empty() { Signer::None } else { Signer::Bad })
+}
+
+/// Read the key block of a creation request and look up what the store
+/// knows about its address and key.
+fn key_offer(ctx: &Ctx, block: &[u8]) -> Result<KeyOffer, Failure> {
+    let Ok(certs) = pgp::parse_certs(block) else { return Ok(KeyOffer::Malformed) };
+    let cert = match <[_; 1]>::try_from(certs) {
+        Ok([c]) => c,
+        Err(v) if v.is_empty() => return Ok(KeyOffer::NoKey),
+        Err(_) => return Ok(KeyOffer::MoreThanOne),
+    };
+    let cfg = ctx.cfg;
+    let key = match pgp::check_nym_cert(&cert, |d| cfg.hosts(d)) {
+        Ok(k) => k,
+        Err(p) => return Ok(KeyOffer::Problem(p)),
+    };
+    let expires = secs(key.expires);
+    let existing = store::nym_by_address(&ctx.store, &key.local, &key.domain)?;
+    let refresh = match &existing {
+        Some(n) if n.fingerprint == key.fingerprint => {
+            let merged = pgp::merge(n.cert.clone(), cert.clone())?;
+            let unchanged = pgp::cert_bytes(&merged)? == pgp::cert_bytes(&n.cert)?;
+            let merged_expires =
+                pgp::check_nym_cert(&merged, |d| cfg.hosts(d)).ok().and_then(|k| secs(k.expires)).or(expires);
+            Some(Refresh { cert: merged, unchanged, expires: merged_expires })
+        }
+        _ => None,
+    };
+    let key_in_use = existing.is_none() && store::nym_by_fingerprint(&ctx.store, &key.fingerprint)?.is_some();
+    Ok(KeyOffer::Valid(Box::new(Offered {
+        local: key.local,
+        domain: key.domain,
+        fingerprint: key.fingerprint,
+        expires,
+        keyids: pgp::key_ids(&cert),
+        cert,
+        existing,
+        key_in_use,
+        refresh,
+    })))
+}

@@ -1,0 +1,247 @@
+//! Decisions, and nothing else.
+//!
+//! A handler takes a read-only [`View`] (configuration and clock) and the
+//! request as the shell prepared it (decrypted plaintext, what the
+//! signature says, the nym rows it needs), and returns a [`Decision`]: an
+//! [`Outcome`] for the log line and the [`Effects`] to apply. It does no
+//! SQL, no OpenPGP and no I/O; `record` applies the effects in one
+//! transaction and `channel` turns the posts into articles. So every rule
+//! of the protocol is a plain unit test here.
+
+pub mod create;
+pub mod gate;
+pub mod inbound;
+pub mod outcome;
+pub mod reconfigure;
+pub mod send;
+pub mod url;
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub use outcome::Outcome;
+
+use crate::config::Config;
+use crate::pgp::PgpCert;
+use crate::protocol::address::Service;
+use crate::store::{Nym, OutItem};
+
+/// What every handler may read.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub cfg: &'a Config,
+    /// Seconds since the epoch.
+    pub now: i64,
+    /// The operator's send@ block list (addresses, `@domain`, `domain`).
+    pub blocklist: &'a [String],
+}
+
+/// Why a request could not be decrypted (all permanent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecryptable {
+    NoMessage,
+    NotForUs,
+    Malformed,
+    TooLarge,
+}
+
+/// What the signature of a decrypted request tells.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    /// No signature at all.
+    None,
+    /// Signatures that did not verify against the key they name.
+    Bad,
+    /// Signed by keys we do not know (yet): these key IDs.
+    Unknown(Vec<String>),
+    /// A good signature by a key that is no nym's.
+    NotANym,
+    /// A good signature by this nym.
+    Nym(Box<Nym>, Sig),
+}
+
+/// The facts about a good signature that the rules need.
+#[derive(Debug, Clone)]
+pub struct Sig {
+    /// Digest of the signature packet: the replay cache's key.
+    pub digest: Vec<u8>,
+    /// Creation time (seconds), if the signature has one.
+    pub created: Option<i64>,
+    /// The replay cache already holds this signature.
+    pub seen: bool,
+}
+
+/// A decrypted request to a service.
+pub struct Request<'a> {
+    /// The envelope recipient, as the MTA gave it (for holds).
+    pub recipient: &'a str,
+    /// The whole message as received (for holds).
+    pub raw: &'a [u8],
+    pub plaintext: &'a [u8],
+    pub signer: Signer,
+}
+
+/// How a nym (or a key that asked to become one) wants its articles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wrapping {
+    pub hsub: Option<String>,
+    pub subject: Option<String>,
+    pub symmetric: Option<String>,
+}
+
+impl Wrapping {
+    pub fn of(n: &Nym) -> Self {
+        Wrapping { hsub: n.hsub.clone(), subject: n.subject.clone(), symmetric: n.symmetric.clone() }
+    }
+}
+
+/// Who a notice is for.
+#[derive(Debug, Clone)]
+pub enum Addressee {
+    Nym(Box<Nym>),
+    /// A key that is not (or not yet) a nym: refusals of a creation.
+    Key {
+        cert: Box<PgpCert>,
+        wrap: Wrapping,
+    },
+}
+
+/// Something to send, before any cryptography: `channel` renders it.
+#[derive(Debug, Clone)]
+pub enum Post {
+    /// A notice from a service address to a nym, posted as an article.
+    Notice { to: Addressee, from: String, address: String, subject: String, text: String },
+    /// The message being delivered, as it arrives, to this nym.
+    Inbound(Box<Nym>),
+    /// A ready mail or news item (what a nym sent).
+    Item(OutItem),
+    /// Fetch these pages and post the reply encrypted with `key` alone.
+    UrlReply { urls: Vec<String>, skipped: usize, key: String, hsub: String },
+}
+
+/// A change to the stored state.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A new nym; `keyids` find messages held for it.
+    InsertNym { nym: Box<Nym>, keyids: Vec<String> },
+    /// A key refresh.
+    UpdateCert { id: i64, cert: Box<PgpCert>, expires: Option<i64> },
+    /// New options (hsub, subject, symmetric, acksend) from the nym row.
+    UpdateOptions(Box<Nym>),
+    /// Erase the nym, its key and options.
+    DeleteNym { id: i64 },
+    /// The send counters of the nym row.
+    SendCount(Box<Nym>),
+    /// Keep a signed message from an unknown key until `until`.
+    Hold { recipient: String, raw: Vec<u8>, keyids: Vec<String>, until: i64 },
+}
+
+/// A condition checked under the write lock, since the view was read
+/// without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// The nym still holds this key and is enabled.
+    NymEnabled { id: i64, fingerprint: String },
+    /// The nym still holds this key (enabled or not).
+    NymPresent { id: i64, fingerprint: String },
+    /// No nym holds this address.
+    AddressFree { local: String, domain: String },
+    /// The nym's send counters are still these.
+    SendCounters { id: i64, fingerprint: String, day: i64, count: i64, told: bool },
+}
+
+/// What to do when a [`Guard`] fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFail {
+    /// Commit the delivery mark only and end with this outcome.
+    End(Outcome),
+    /// Roll back and report "no such nym" to the MTA.
+    NoUser,
+    /// Roll back, read the view again and decide again.
+    Retry,
+}
+
+/// Everything a decision asks for. Applied in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    /// Record the delivery (and any marks) even without changes, so that a
+    /// retried delivery is recognised.
+    pub commit: bool,
+    pub guards: Vec<(Guard, OnFail)>,
+    /// Signature digest for the replay cache; if it is already there under
+    /// the lock, nothing else is applied.
+    pub replay_mark: Option<Vec<u8>>,
+    pub changes: Vec<Change>,
+    pub posts: Vec<Post>,
+}
+
+impl Effects {
+    /// Nothing to record: junk is dropped without a trace.
+    pub fn none() -> Self {
+        Effects::default()
+    }
+    /// Record that this delivery was handled, and nothing else.
+    pub fn mark() -> Self {
+        Effects { commit: true, ..Default::default() }
+    }
+    pub fn post(mut self, p: Post) -> Self {
+        self.commit = true;
+        self.posts.push(p);
+        self
+    }
+    pub fn change(mut self, c: Change) -> Self {
+        self.commit = true;
+        self.changes.push(c);
+        self
+    }
+    pub fn guard(mut self, g: Guard, on_fail: OnFail) -> Self {
+        self.guards.push((g, on_fail));
+        self
+    }
+    pub fn replay(mut self, digest: Vec<u8>) -> Self {
+        self.commit = true;
+        self.replay_mark = Some(digest);
+        self
+    }
+}
+
+/// A handler's answer.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub event: &'static str,
+    pub outcome: Outcome,
+    pub effects: Effects,
+}
+
+impl Decision {
+    pub fn new(event: &'static str, outcome: Outcome, effects: Effects) -> Self {
+        Decision { event, outcome, effects }
+    }
+    /// Dropped: nothing recorded.
+    pub fn drop(event: &'static str, outcome: Outcome) -> Self {
+        Decision::new(event, outcome, Effects::none())
+    }
+}
+
+/// A notice from `service@` the nym's domain to the nym.
+pub fn notice_to(n: &Nym, service: Service, subject: &str, text: String) -> Post {
+    Post::Notice {
+        to: Addressee::Nym(Box::new(n.clone())),
+        from: format!("{}@{}", service.local(), n.domain),
+        address: n.address(),
+        subject: subject.to_string(),
+        text,
+    }
+}
+
+/// Which decision a request to `service` gets.
+pub fn dispatch(v: &View, service: Service, req: &Request, key: Option<create::KeyOffer>) -> Decision {
+    match service {
+        Service::Config => match key {
+            Some(offer) => create::decide(v, req, offer),
+            None => reconfigure::decide(v, req),
+        },
+        Service::Send => send::decide(v, req),
+        Service::Url => url::decide(v, req),
+    }
+}

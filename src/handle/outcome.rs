@@ -1,0 +1,117 @@
+//! How a request ended: one name per outcome, printed in the log line as
+//! `outcome=<name>`. Decisions compare variants, never these strings.
+
+use super::Undecryptable;
+
+macro_rules! outcomes {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every way a delivery can end (the exit code is 0 for all of them).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Outcome { $($variant,)* }
+
+        impl Outcome {
+            pub const ALL: &'static [Outcome] = &[$(Outcome::$variant,)*];
+            /// The fixed word for the log line.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Outcome::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+outcomes! {
+    // Decryption and signatures.
+    NoPgpMessage => "no_pgp_message",
+    NotForServerKey => "not_for_server_key",
+    MalformedPgp => "malformed_pgp",
+    PlaintextTooLarge => "plaintext_too_large",
+    Unsigned => "unsigned",
+    UnsignedWithoutKey => "unsigned_without_key",
+    BadSignature => "bad_signature",
+    SignerNotANym => "signer_not_a_nym",
+    UnknownSignerDropped => "unknown_signer_dropped",
+    HeldUnknownSigner => "held_unknown_signer",
+    // The gate of signed requests.
+    NymDisabledOrExpired => "nym_disabled_or_expired",
+    ReplayedSignature => "replayed_signature",
+    SignatureUndated => "signature_undated",
+    SignatureTooOld => "signature_too_old",
+    SignatureFromFuture => "signature_from_future",
+    // Recording.
+    DuplicateDelivery => "duplicate_delivery",
+    NymGone => "nym_gone",
+    // Creation.
+    MalformedKeyBlock => "malformed_key_block",
+    NoKeyInBlock => "no_key_in_block",
+    MoreThanOneKey => "more_than_one_key",
+    KeyInvalid => "key_invalid",
+    KeyRevoked => "key_revoked",
+    KeyExpired => "key_expired",
+    KeyCannotEncrypt => "key_cannot_encrypt",
+    KeyCannotSign => "key_cannot_sign",
+    NoHostedUserId => "no_hosted_user_id",
+    TwoHostedUserIds => "two_hosted_user_ids",
+    RefusedReserved => "refused_reserved",
+    RefusedTaken => "refused_taken",
+    KeyAlreadyUsed => "key_already_used",
+    DuplicateCopy => "duplicate_copy",
+    KeyRefreshed => "key_refreshed",
+    Created => "created",
+    // Reconfiguration.
+    Deleted => "deleted",
+    Status => "status",
+    Changed => "changed",
+    // Mail to a nym.
+    Posted => "posted",
+    // send@.
+    NoRecipient => "no_recipient",
+    AllRecipientsBlocked => "all_recipients_blocked",
+    DailyLimit => "daily_limit",
+    Sent => "sent",
+    SentSomeBlocked => "sent_some_blocked",
+    // url@.
+    NoKey => "no_key",
+    NoUrl => "no_url",
+    Fetched => "fetched",
+    SomeFailed => "some_failed",
+    AllFailed => "all_failed",
+}
+
+impl From<Undecryptable> for Outcome {
+    /// One mapping for every service.
+    fn from(u: Undecryptable) -> Self {
+        match u {
+            Undecryptable::NoMessage => Outcome::NoPgpMessage,
+            Undecryptable::NotForUs => Outcome::NotForServerKey,
+            Undecryptable::Malformed => Outcome::MalformedPgp,
+            Undecryptable::TooLarge => Outcome::PlaintextTooLarge,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_are_distinct_log_words() {
+        let mut seen = std::collections::HashSet::new();
+        for o in Outcome::ALL {
+            let s = o.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{s}");
+        }
+    }
+
+    #[test]
+    fn undecryptable_maps_the_same_for_every_service() {
+        assert_eq!(Outcome::from(Undecryptable::NotForUs), Outcome::NotForServerKey);
+        assert_eq!(Outcome::from(Undecryptable::TooLarge), Outcome::PlaintextTooLarge);
+    }
+}

@@ -1,0 +1,287 @@
+//! send@: mail and news from a nym (PROTOCOL.md sections 6 and 7): the
+//! signer decides the sender, the block list and the daily limit decide
+//! whether it leaves, and acksend decides whether the nym hears of it.
+
+use super::{gate, notice_to, Change, Decision, Effects, Guard, OnFail, Outcome, Post, Request, View};
+use crate::protocol::address::Service;
+use crate::protocol::article::{new_msgid, news_post};
+use crate::protocol::send_request::{blocked, build_outgoing};
+use crate::store::{Kind, OutItem};
+
+const EV: &str = "send";
+
+pub fn decide(v: &View, req: &Request) -> Decision {
+    let (n, sig) = match gate::signed(v, Service::Send, req) {
+        Ok(p) => p,
+        Err(d) => return *d,
+    };
+    let cfg = v.cfg;
+    let out = build_outgoing(&n.address(), req.plaintext, || {
+        let id = new_msgid(cfg);
+        // In the nym's own domain, not necessarily the default one.
+        id.replacen(&format!("@{}>", cfg.default_domain()), &format!("@{}>", n.domain), 1)
+    });
+    let (allowed, refused): (Vec<String>, Vec<String>) =
+        out.recipients.iter().cloned().partition(|r| !blocked(v.blocklist, r));
+
+    let today = v.now.div_euclid(86400);
+    let mut cur = n.clone();
+    if cur.send_day != today {
+        cur.send_day = today;
+        cur.send_count = 0;
+        cur.limit_told = false;
+    }
+    let tell =
+        |cur: &crate::store::Nym, subject: &str, text: String| notice_to(cur, Service::Send, subject, text);
+    let mut posts = Vec::new();
+    let outcome;
+    if allowed.is_empty() && out.newsgroups.is_none() {
+        let text = if refused.is_empty() {
+            format!(
+                "Your message \"{}\" was not sent: it names no recipient (To, Cc or Bcc) and no Newsgroups.\n",
+                out.subject
+            )
+        } else {
+            format!(
+                "Your message \"{}\" was not sent: every recipient is on this server's block list\n\
+                 (they asked never to receive mail from nyms):\n  {}\n",
+                out.subject,
+                refused.join("\n  ")
+            )
+        };
+        posts.push(tell(&cur, "Message not sent", text));
+        outcome = if refused.is_empty() { Outcome::NoRecipient } else { Outcome::AllRecipientsBlocked };
+    } else if cur.send_count >= cfg.send.daily_limit as i64 {
+        if !cur.limit_told {
+            cur.limit_told = true;
+            let text = format!(
+                "Your message \"{}\" was not sent: you reached this server's limit of {} messages per day.\n\
+                 Sending resumes at 00:00 UTC. Further messages today are refused without notice.\n",
+                out.subject, cfg.send.daily_limit
+            );
+            posts.push(tell(&cur, "Daily send limit reached", text));
+        }
+        outcome = Outcome::DailyLimit;
+    } else {
+        cur.send_count += 1;
+        if !allowed.is_empty() {
+            let env_from = if cfg.mail.bounce_address.is_empty() {
+                cur.address()
+            } else {
+                cfg.mail.bounce_address.clone()
+            };
+            posts.push(Post::Item(OutItem {
+                kind: Kind::Mail,
+                env_from,
+                env_to: allowed.clone(),
+                msgid: out.msgid.clone(),
+                body: out.mail.clone(),
+            }));
+        }
+        if let Some(groups) = &out.newsgroups {
+            posts.push(Post::Item(news_post(cfg, &out, groups)));
+        }
+        let mut text = String::new();
+        if !refused.is_empty() {
+            text.push_str(&format!(
+                "Not sent to these recipients, who are on this server's block list:\n  {}\n\n",
+                refused.join("\n  ")
+            ));
+        }
+        if cur.acksend || !refused.is_empty() {
+            text.push_str(&format!(
+                "Your message was sent.\n\nSubject:    {}\nMessage-ID: {}\n",
+                out.subject, out.msgid
+            ));
+            if !allowed.is_empty() {
+                text.push_str(&format!("Recipients: {}\n", allowed.join(", ")));
+            }
+            if let Some(g) = &out.newsgroups {
+                text.push_str(&format!("Newsgroups: {g}\n"));
+            }
+            posts.push(tell(&cur, "Message sent", text));
+        }
+        outcome = if refused.is_empty() { Outcome::Sent } else { Outcome::SentSomeBlocked };
+    }
+    // The counters were read without the lock: if another delivery moved
+    // them meanwhile, decide again on the new values.
+    let guard = Guard::SendCounters {
+        id: n.id,
+        fingerprint: n.fingerprint.clone(),
+        day: n.send_day,
+        count: n.send_count,
+        told: n.limit_told,
+    };
+    let mut effects = Effects::none()
+        .replay(sig.digest.clone())
+        .guard(guard, OnFail::Retry)
+        .change(Change::SendCount(Box::new(cur)));
+    for p in posts {
+        effects = effects.post(p);
+    }
+    Decision::new(EV, outcome, effects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::Kit;
+    use super::super::{Addressee, View};
+    use super::*;
+    use crate::store::Nym;
+
+    fn run_with(k: &Kit, n: &Nym, text: &str, blocklist: &[String]) -> Decision {
+        let v = View { blocklist, ..k.view() };
+        decide(&v, &k.fresh(n, text.as_bytes()))
+    }
+
+    fn run(k: &Kit, n: &Nym, text: &str) -> Decision {
+        run_with(k, n, text, &[])
+    }
+
+    fn mails(d: &Decision) -> Vec<&OutItem> {
+        d.effects.posts.iter().filter_map(|p| if let Post::Item(i) = p { Some(i) } else { None }).collect()
+    }
+
+    fn notices(d: &Decision) -> Vec<(&str, &str)> {
+        d.effects
+            .posts
+            .iter()
+            .filter_map(|p| match p {
+                Post::Notice { subject, text, .. } => Some((subject.as_str(), text.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn counters(d: &Decision) -> (i64, i64, bool) {
+        let Some(Change::SendCount(n)) = d.effects.changes.first() else { panic!() };
+        (n.send_day, n.send_count, n.limit_told)
+    }
+
+    #[test]
+    fn mail_goes_to_every_recipient_from_the_nym() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "To: bob@example.org\nCc: carol@example.org\nSubject: hi\n\nbody\n");
+        assert_eq!(d.outcome, Outcome::Sent);
+        let m = mails(&d);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].env_to, vec!["bob@example.org", "carol@example.org"]);
+        assert_eq!(m[0].env_from, "alice@nym.example");
+        assert!(m[0].msgid.ends_with("@nym.example>"));
+    }
+
+    #[test]
+    fn bounce_address_replaces_the_envelope_sender() {
+        let mut k = Kit::new();
+        k.cfg.mail.bounce_address = "bounces@nym.example".into();
+        let d = run(&k, &k.nym("alice"), "To: bob@example.org\n\nx\n");
+        assert_eq!(mails(&d)[0].env_from, "bounces@nym.example");
+    }
+
+    #[test]
+    fn acksend_on_confirms_with_recipients_subject_and_message_id() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "To: bob@example.org\nSubject: hello\n\nx\n");
+        let n = notices(&d);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].0, "Message sent");
+        assert!(n[0].1.contains("Subject:    hello") && n[0].1.contains("Recipients: bob@example.org"));
+    }
+
+    #[test]
+    fn acksend_off_sends_silently() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.acksend = false;
+        let d = run(&k, &n, "To: bob@example.org\n\nx\n");
+        assert_eq!(d.outcome, Outcome::Sent);
+        assert!(notices(&d).is_empty());
+    }
+
+    #[test]
+    fn no_recipient_is_refused_with_a_notice() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "Subject: lonely\n\nx\n");
+        assert_eq!(d.outcome, Outcome::NoRecipient);
+        assert!(mails(&d).is_empty());
+        assert_eq!(notices(&d)[0].0, "Message not sent");
+    }
+
+    #[test]
+    fn blocked_recipients_are_left_out_and_the_nym_told() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.acksend = false;
+        let list = vec!["quiet.example".to_string()];
+        let d = run_with(&k, &n, "To: bob@example.org, x@quiet.example\n\nx\n", &list);
+        assert_eq!(d.outcome, Outcome::SentSomeBlocked);
+        assert_eq!(mails(&d)[0].env_to, vec!["bob@example.org"]);
+        assert!(notices(&d)[0].1.contains("x@quiet.example"));
+    }
+
+    #[test]
+    fn all_recipients_blocked_sends_nothing() {
+        let k = Kit::new();
+        let list = vec!["@quiet.example".to_string()];
+        let d = run_with(&k, &k.nym("alice"), "To: x@quiet.example\n\nx\n", &list);
+        assert_eq!(d.outcome, Outcome::AllRecipientsBlocked);
+        assert!(mails(&d).is_empty());
+    }
+
+    #[test]
+    fn daily_limit_refuses_and_tells_once() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.send_day = k.now.div_euclid(86400);
+        n.send_count = k.cfg.send.daily_limit as i64;
+        let d = run(&k, &n, "To: bob@example.org\n\nx\n");
+        assert_eq!(d.outcome, Outcome::DailyLimit);
+        assert!(mails(&d).is_empty());
+        assert_eq!(notices(&d)[0].0, "Daily send limit reached");
+        assert!(counters(&d).2);
+        n.limit_told = true;
+        let d = run(&k, &n, "To: bob@example.org\n\nx\n");
+        assert_eq!(d.outcome, Outcome::DailyLimit);
+        assert!(notices(&d).is_empty());
+    }
+
+    #[test]
+    fn daily_limit_resets_on_a_new_utc_day() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.send_day = k.now.div_euclid(86400) - 1;
+        n.send_count = 1000;
+        n.limit_told = true;
+        let d = run(&k, &n, "To: bob@example.org\n\nx\n");
+        assert_eq!(d.outcome, Outcome::Sent);
+        assert_eq!(counters(&d), (k.now.div_euclid(86400), 1, false));
+    }
+
+    #[test]
+    fn newsgroups_post_as_the_nym() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "Newsgroups: alt.test\nSubject: s\n\nhello\n");
+        assert_eq!(d.outcome, Outcome::Sent);
+        let m = mails(&d);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].kind, Kind::News);
+        assert!(String::from_utf8_lossy(&m[0].body).contains("From: alice@nym.example\n"));
+    }
+
+    #[test]
+    fn counters_read_without_the_lock_are_guarded() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(&k, &n, "To: bob@example.org\n\nx\n");
+        assert!(matches!(d.effects.guards[..], [(Guard::SendCounters { count: 0, .. }, OnFail::Retry)]));
+        assert!(d.effects.replay_mark.is_some());
+    }
+
+    #[test]
+    fn notices_about_sending_come_from_send_at_the_nym_domain() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "To: bob@example.org\n\nx\n");
+        let Some(Post::Notice { from, to: Addressee::Nym(_), .. }) = d.effects.posts.last() else { panic!() };
+        assert_eq!(from, "send@nym.example");
+    }
+}

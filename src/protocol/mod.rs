@@ -1,0 +1,17 @@
+//! Wire formats, pure: no I/O, no crypto, no database. Each format keeps
+//! the server's parser and the client's writer side by side, with a
+//! round-trip test, so that the two sides cannot drift apart.
+//!
+//! - [`address`]: the services (the route table), reserved names, recipients
+//! - [`options`]: the Zax `option: value` lines of config@
+//! - [`send_request`]: the send@ message and the header policy
+//! - [`url_request`]: the url@ request and its reply
+//! - [`article`]: what we post (articles, notices, the Usenet copy)
+//! - [`hsub`]: hashed subjects
+
+pub mod address;
+pub mod article;
+pub mod hsub;
+pub mod options;
+pub mod send_request;
+pub mod url_request;

@@ -1,0 +1,126 @@
+//! Applying a decision: one write transaction holds the delivery mark, the
+//! replay mark, the guards, every state change and every outbox row. This
+//! is the only code that commits a delivery, so a delivery is either whole
+//! or absent, and an MTA retry after a crash finds it done.
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::handle::{Change, Effects, Guard, OnFail, Outcome};
+use crate::logging::event;
+use crate::outbox;
+use crate::store::{self, NewNym, OutItem, Store, Tx};
+
+/// What a committed decision left for after the commit.
+#[derive(Default)]
+pub struct Committed {
+    /// Set when the record step ended the delivery another way (duplicate,
+    /// replay, a guard).
+    pub outcome: Option<Outcome>,
+    /// Items reserved for this process's own hand-off.
+    pub mine: Vec<(i64, OutItem)>,
+    /// Messages held for a nym that was just created: (id, recipient, raw).
+    pub held: Vec<(i64, String, Vec<u8>)>,
+}
+
+pub enum Applied {
+    Committed(Committed),
+    /// A guard asked for a fresh decision.
+    Retry,
+}
+
+/// Apply `effects` with the rendered `items`. `digest` identifies this
+/// MTA delivery (None for held messages run again).
+pub fn apply(
+    store: &mut Store,
+    cfg: &Config,
+    now: i64,
+    digest: Option<&[u8]>,
+    effects: &Effects,
+    items: Vec<OutItem>,
+) -> Result<Applied, Failure> {
+    if !effects.commit && items.is_empty() {
+        return Ok(Applied::Committed(Committed::default()));
+    }
+    let mut done = Committed::default();
+    let tx = store.write()?;
+    if let Some(d) = digest {
+        if !store::received_insert(&tx, d, now)? {
+            // The MTA retried a delivery we already committed.
+            done.outcome = Some(Outcome::DuplicateDelivery);
+            return Ok(Applied::Committed(done));
+        }
+    }
+    if let Some(r) = &effects.replay_mark {
+        if !store::replay_insert(&tx, r, now)? {
+            tx.commit()?;
+            done.outcome = Some(Outcome::ReplayedSignature);
+            return Ok(Applied::Committed(done));
+        }
+    }
+    for (g, on_fail) in &effects.guards {
+        if !holds(&tx, g)? {
+            match on_fail {
+                OnFail::End(o) => {
+                    tx.commit()?;
+                    done.outcome = Some(*o);
+                    return Ok(Applied::Committed(done));
+                }
+                OnFail::NoUser => return Err(Failure::NoUser),
+                OnFail::Retry => return Ok(Applied::Retry),
+            }
+        }
+    }
+    let mut deleted = false;
+    for c in &effects.changes {
+        match c {
+            Change::InsertNym { nym, keyids } => {
+                store::insert_nym(
+                    &tx,
+                    &NewNym {
+                        local: &nym.local,
+                        domain: &nym.domain,
+                        cert: &nym.cert,
+                        expires: nym.expires,
+                        hsub: nym.hsub.as_deref(),
+                        subject: nym.subject.as_deref(),
+                        symmetric: nym.symmetric.as_deref(),
+                        acksend: nym.acksend,
+                    },
+                )?;
+                done.held.extend(store::held_for(&tx, keyids, now)?);
+            }
+            Change::UpdateCert { id, cert, expires } => store::update_cert(&tx, *id, cert, *expires)?,
+            Change::UpdateOptions(n) => store::update_options(&tx, n)?,
+            Change::DeleteNym { id } => {
+                store::delete_nym(&tx, *id)?;
+                deleted = true;
+            }
+            Change::SendCount(n) => store::update_send_count(&tx, n)?,
+            Change::Hold { recipient, raw, keyids, until } => {
+                store::expire_holds(&tx, now)?;
+                store::hold(&tx, recipient, raw, keyids, now, *until)?;
+            }
+        }
+    }
+    for item in items {
+        outbox::queue(cfg, &tx, now, item, &mut done.mine)?;
+    }
+    tx.commit()?;
+    if deleted && store.scrub_wal().is_err() {
+        // Push the erased pages out of the WAL too; failure here is not a
+        // reason to redeliver (the delete is committed), so only log it.
+        event("config", "wal_scrub_deferred");
+    }
+    Ok(Applied::Committed(done))
+}
+
+fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
+    Ok(match g {
+        Guard::NymEnabled { id, fingerprint } => store::nym_enabled(tx, *id, fingerprint)? == Some(true),
+        Guard::NymPresent { id, fingerprint } => store::nym_enabled(tx, *id, fingerprint)?.is_some(),
+        Guard::AddressFree { local, domain } => store::nym_by_address(tx, local, domain)?.is_none(),
+        Guard::SendCounters { id: _, fingerprint, day, count, told } => {
+            store::send_counters(tx, fingerprint)? == Some((*day, *count, *told))
+        }
+    })
+}

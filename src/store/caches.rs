@@ -1,0 +1,96 @@
+//! Short-lived memories: the replay cache of accepted signatures, the
+//! record of deliveries already committed, and held messages.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::Db;
+use anyhow::Result;
+
+/// Record a signature digest; false when it was seen before (a replay).
+pub fn replay_insert(c: &impl Db, digest: &[u8], now: i64) -> Result<bool> {
+    let n = c
+        .conn()
+        .execute("INSERT OR IGNORE INTO replay(digest, seen) VALUES (?1, ?2)", params![digest, now])?;
+    Ok(n == 1)
+}
+
+pub fn replay_seen(c: &impl Db, digest: &[u8]) -> Result<bool> {
+    Ok(c.conn()
+        .query_row("SELECT 1 FROM replay WHERE digest = ?1", [digest], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Forget digests older than the window: such signatures are refused by
+/// age anyway.
+pub fn replay_prune(c: &impl Db, before: i64) -> Result<usize> {
+    Ok(c.conn().execute("DELETE FROM replay WHERE seen < ?1", [before])?)
+}
+
+/// Remember that the MTA handed us this exact message for this recipient,
+/// so that a retry after a crash (the MTA saw no exit status) is not
+/// processed twice. False when it was already recorded.
+pub fn received_insert(c: &impl Db, digest: &[u8], now: i64) -> Result<bool> {
+    let n = c
+        .conn()
+        .execute("INSERT OR IGNORE INTO received(digest, seen) VALUES (?1, ?2)", params![digest, now])?;
+    Ok(n == 1)
+}
+
+pub fn received_prune(c: &impl Db, before: i64) -> Result<usize> {
+    Ok(c.conn().execute("DELETE FROM received WHERE seen < ?1", [before])?)
+}
+
+/// Hold a signed message from an unknown key.
+pub fn hold(
+    c: &impl Db,
+    recipient: &str,
+    message: &[u8],
+    keyids: &[String],
+    now: i64,
+    expires: i64,
+) -> Result<i64> {
+    c.conn().execute(
+        "INSERT INTO held(recipient, received, expires, message) VALUES (?1, ?2, ?3, ?4)",
+        params![recipient, now, expires, message],
+    )?;
+    let id = c.conn().last_insert_rowid();
+    let mut st =
+        c.conn().prepare_cached("INSERT OR IGNORE INTO held_keys(keyid, held_id) VALUES (?1, ?2)")?;
+    for k in keyids {
+        st.execute(params![k, id])?;
+    }
+    Ok(id)
+}
+
+/// Held messages signed by any of these key IDs, oldest first.
+pub fn held_for(c: &impl Db, keyids: &[String], now: i64) -> Result<Vec<(i64, String, Vec<u8>)>> {
+    let mut out: Vec<(i64, String, Vec<u8>)> = Vec::new();
+    let mut st = c.conn().prepare_cached(
+        "SELECT h.id, h.recipient, h.message FROM held_keys k JOIN held h ON h.id = k.held_id
+         WHERE k.keyid = ?1 AND h.expires > ?2",
+    )?;
+    for k in keyids {
+        for r in st.query_map(params![k, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+            let r = r?;
+            if !out.iter().any(|o| o.0 == r.0) {
+                out.push(r);
+            }
+        }
+    }
+    out.sort_by_key(|r| r.0);
+    Ok(out)
+}
+
+pub fn unhold(c: &impl Db, id: i64) -> Result<()> {
+    c.conn().execute("DELETE FROM held_keys WHERE held_id = ?1", [id])?;
+    c.conn().execute("DELETE FROM held WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Erase holds past their time.
+pub fn expire_holds(c: &impl Db, now: i64) -> Result<usize> {
+    c.conn()
+        .execute("DELETE FROM held_keys WHERE held_id IN (SELECT id FROM held WHERE expires <= ?1)", [now])?;
+    Ok(c.conn().execute("DELETE FROM held WHERE expires <= ?1", [now])?)
+}

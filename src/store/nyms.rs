@@ -1,0 +1,204 @@
+//! The nyms: key, options, state and the index of their key IDs.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now, Db};
+use crate::pgp;
+use anyhow::Result;
+
+#[derive(Debug, Clone)]
+pub struct Nym {
+    pub id: i64,
+    pub local: String,
+    pub domain: String,
+    pub fingerprint: String,
+    pub cert: pgp::PgpCert,
+    pub expires: Option<i64>,
+    pub created: i64,
+    pub hsub: Option<String>,
+    pub subject: Option<String>,
+    pub symmetric: Option<String>,
+    pub acksend: bool,
+    pub disabled: bool,
+    pub send_day: i64,
+    pub send_count: i64,
+    pub limit_told: bool,
+}
+
+impl Nym {
+    pub fn address(&self) -> String {
+        format!("{}@{}", self.local, self.domain)
+    }
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
+const NYM_COLS: &str = "id, local, domain, fingerprint, cert, expires, created, hsub, subject, symmetric, \
+     acksend, disabled, send_day, send_count, limit_told";
+
+fn row_to_nym(r: &rusqlite::Row) -> rusqlite::Result<Nym> {
+    let cert_bytes: Vec<u8> = r.get(4)?;
+    let cert = pgp::cert_from_bytes(&cert_bytes)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Blob, e.into()))?;
+    Ok(Nym {
+        id: r.get(0)?,
+        local: r.get(1)?,
+        domain: r.get(2)?,
+        fingerprint: r.get(3)?,
+        cert,
+        expires: r.get(5)?,
+        created: r.get(6)?,
+        hsub: r.get(7)?,
+        subject: r.get(8)?,
+        symmetric: r.get(9)?,
+        acksend: r.get(10)?,
+        disabled: r.get(11)?,
+        send_day: r.get(12)?,
+        send_count: r.get(13)?,
+        limit_told: r.get(14)?,
+    })
+}
+
+pub fn nym_by_address(c: &impl Db, local: &str, domain: &str) -> Result<Option<Nym>> {
+    Ok(c.conn()
+        .query_row(
+            &format!("SELECT {NYM_COLS} FROM nyms WHERE local = ?1 AND domain = ?2"),
+            params![local, domain],
+            row_to_nym,
+        )
+        .optional()?)
+}
+
+pub fn nym_by_fingerprint(c: &impl Db, fpr: &str) -> Result<Option<Nym>> {
+    Ok(c.conn()
+        .query_row(&format!("SELECT {NYM_COLS} FROM nyms WHERE fingerprint = ?1"), params![fpr], row_to_nym)
+        .optional()?)
+}
+
+/// Under the write lock: does nym `id` still hold key `fpr`, and is it
+/// enabled? (`None`: gone or re-keyed.) Cheaper than loading the nym again,
+/// which would parse its certificate a second time.
+pub fn nym_enabled(c: &impl Db, id: i64, fpr: &str) -> Result<Option<bool>> {
+    Ok(c.conn()
+        .query_row("SELECT disabled FROM nyms WHERE id = ?1 AND fingerprint = ?2", params![id, fpr], |r| {
+            r.get::<_, bool>(0)
+        })
+        .optional()?
+        .map(|disabled| !disabled))
+}
+
+pub fn all_nyms(c: &impl Db) -> Result<Vec<Nym>> {
+    let mut st = c.conn().prepare(&format!("SELECT {NYM_COLS} FROM nyms ORDER BY domain, local"))?;
+    let v = st.query_map([], row_to_nym)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// Certificates of nyms holding any of these key IDs (for signature checks).
+pub fn certs_by_keyids(c: &impl Db, keyids: &[String]) -> Result<Vec<pgp::PgpCert>> {
+    let mut out = Vec::new();
+    let mut st = c
+        .conn()
+        .prepare_cached("SELECT n.cert FROM nym_keys k JOIN nyms n ON n.id = k.nym_id WHERE k.keyid = ?1")?;
+    for id in keyids {
+        let rows = st.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
+        for b in rows {
+            if let Ok(cert) = pgp::cert_from_bytes(&b?) {
+                if !out.iter().any(|c: &pgp::PgpCert| c.fingerprint() == cert.fingerprint()) {
+                    out.push(cert);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub struct NewNym<'a> {
+    pub local: &'a str,
+    pub domain: &'a str,
+    pub cert: &'a pgp::PgpCert,
+    pub expires: Option<i64>,
+    pub hsub: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub symmetric: Option<&'a str>,
+    pub acksend: bool,
+}
+
+pub fn insert_nym(c: &impl Db, n: &NewNym) -> Result<i64> {
+    c.conn().execute(
+        "INSERT INTO nyms(local, domain, fingerprint, cert, expires, created, hsub, subject, symmetric, acksend)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            n.local,
+            n.domain,
+            n.cert.fingerprint().to_hex(),
+            pgp::cert_bytes(n.cert)?,
+            n.expires,
+            now(),
+            n.hsub,
+            n.subject,
+            n.symmetric,
+            n.acksend
+        ],
+    )?;
+    let id = c.conn().last_insert_rowid();
+    index_keys(c, id, n.cert)?;
+    Ok(id)
+}
+
+fn index_keys(c: &impl Db, id: i64, cert: &pgp::PgpCert) -> Result<()> {
+    c.conn().execute("DELETE FROM nym_keys WHERE nym_id = ?1", [id])?;
+    let mut st = c.conn().prepare_cached("INSERT OR IGNORE INTO nym_keys(keyid, nym_id) VALUES (?1, ?2)")?;
+    for k in pgp::key_ids(cert) {
+        st.execute(params![k, id])?;
+    }
+    Ok(())
+}
+
+/// Replace the stored certificate (key refresh).
+pub fn update_cert(c: &impl Db, id: i64, cert: &pgp::PgpCert, expires: Option<i64>) -> Result<()> {
+    c.conn().execute(
+        "UPDATE nyms SET cert = ?2, expires = ?3 WHERE id = ?1",
+        params![id, pgp::cert_bytes(cert)?, expires],
+    )?;
+    index_keys(c, id, cert)
+}
+
+pub fn update_options(c: &impl Db, n: &Nym) -> Result<()> {
+    c.conn().execute(
+        "UPDATE nyms SET hsub = ?2, subject = ?3, symmetric = ?4, acksend = ?5 WHERE id = ?1",
+        params![n.id, n.hsub, n.subject, n.symmetric, n.acksend],
+    )?;
+    Ok(())
+}
+
+pub fn set_disabled(c: &impl Db, id: i64, disabled: bool) -> Result<()> {
+    c.conn().execute("UPDATE nyms SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
+    Ok(())
+}
+
+pub fn update_send_count(c: &impl Db, n: &Nym) -> Result<()> {
+    c.conn().execute(
+        "UPDATE nyms SET send_day = ?2, send_count = ?3, limit_told = ?4 WHERE id = ?1",
+        params![n.id, n.send_day, n.send_count, n.limit_told],
+    )?;
+    Ok(())
+}
+
+pub fn delete_nym(c: &impl Db, id: i64) -> Result<()> {
+    c.conn().execute("DELETE FROM nym_keys WHERE nym_id = ?1", [id])?;
+    c.conn().execute("DELETE FROM nyms WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Under the write lock: the send counters (day, count, told) of the nym
+/// holding `fpr`, without loading its certificate.
+pub fn send_counters(c: &impl Db, fpr: &str) -> Result<Option<(i64, i64, bool)>> {
+    Ok(c.conn()
+        .query_row(
+            "SELECT send_day, send_count, limit_told FROM nyms WHERE fingerprint = ?1",
+            params![fpr],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}

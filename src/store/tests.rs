@@ -1,0 +1,145 @@
+//! The store's own rules, on a real SQLite file in a temporary directory.
+
+use super::*;
+use std::time::Duration;
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+    (dir, s)
+}
+
+fn item(id: &str) -> OutItem {
+    OutItem {
+        kind: Kind::News,
+        env_from: String::new(),
+        env_to: vec![],
+        msgid: id.into(),
+        body: b"x".to_vec(),
+    }
+}
+
+#[test]
+fn migrations_run_once_and_reopen_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let mut s = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let tx = s.write().unwrap();
+        enqueue(&tx, &item("<a@b>"), 0, 0).unwrap();
+        tx.commit().unwrap();
+    }
+    let s = Store::open(&path, Duration::from_secs(1)).unwrap();
+    assert_eq!(outbox_counts(&s, 10).unwrap(), (1, 1));
+}
+
+#[test]
+fn rolled_back_transaction_leaves_nothing() {
+    let (_d, mut s) = open();
+    {
+        let tx = s.write().unwrap();
+        enqueue(&tx, &item("<a@b>"), 0, 0).unwrap();
+        // dropped without commit
+    }
+    assert_eq!(outbox_counts(&s, 10).unwrap(), (0, 0));
+}
+
+#[test]
+fn claimed_items_are_not_claimed_twice_until_the_lease_ends() {
+    let (_d, mut s) = open();
+    let tx = s.write().unwrap();
+    enqueue(&tx, &item("<a@b>"), 100, 0).unwrap();
+    enqueue(&tx, &item("<later@b>"), 500, 0).unwrap();
+    tx.commit().unwrap();
+    let tx = s.write().unwrap();
+    let got = claim_due(&tx, 200, 60, 10).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1.msgid, "<a@b>");
+    let tx = s.write().unwrap();
+    assert!(claim_due(&tx, 250, 60, 10).unwrap().is_empty());
+    assert_eq!(claim_due(&tx, 261, 60, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn reserved_item_is_left_to_its_process() {
+    let (_d, mut s) = open();
+    let tx = s.write().unwrap();
+    enqueue(&tx, &item("<mine@b>"), 100, 400).unwrap();
+    assert!(claim_due(&tx, 200, 60, 10).unwrap().is_empty());
+    assert_eq!(claim_due(&tx, 400, 60, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn failed_hand_off_counts_attempts_and_done_forgets() {
+    let (_d, mut s) = open();
+    let tx = s.write().unwrap();
+    let id = enqueue(&tx, &item("<a@b>"), 0, 0).unwrap();
+    tx.commit().unwrap();
+    failed(&s, id, "refused", 1000).unwrap();
+    failed(&s, id, "refused", 2000).unwrap();
+    assert_eq!(attempts(&s, id).unwrap(), 2);
+    assert_eq!(outbox_counts(&s, 1500).unwrap(), (1, 0));
+    done(&s, id).unwrap();
+    assert_eq!(outbox_counts(&s, 5000).unwrap(), (0, 0));
+}
+
+#[test]
+fn bodies_round_trip_through_the_blob_api() {
+    let (_d, mut s) = open();
+    let mut it = item("<big@b>");
+    it.kind = Kind::Mail;
+    it.env_from = "a@b".into();
+    it.env_to = vec!["x@y".into(), "z@w".into()];
+    it.body = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let tx = s.write().unwrap();
+    enqueue(&tx, &it, 0, 0).unwrap();
+    let got = claim_due(&tx, 1, 60, 1).unwrap();
+    assert_eq!(got[0].1, it);
+}
+
+#[test]
+fn replay_cache_refuses_a_second_insert_and_prunes_by_age() {
+    let (_d, s) = open();
+    let tx = s.unchecked().unwrap();
+    assert!(replay_insert(&tx, b"sig", 100).unwrap());
+    assert!(!replay_insert(&tx, b"sig", 101).unwrap());
+    assert!(replay_seen(&tx, b"sig").unwrap());
+    assert_eq!(replay_prune(&tx, 100).unwrap(), 0);
+    assert_eq!(replay_prune(&tx, 101).unwrap(), 1);
+    assert!(!replay_seen(&tx, b"sig").unwrap());
+}
+
+#[test]
+fn delivery_mark_refuses_a_retried_delivery() {
+    let (_d, s) = open();
+    let tx = s.unchecked().unwrap();
+    assert!(received_insert(&tx, b"d", 1).unwrap());
+    assert!(!received_insert(&tx, b"d", 2).unwrap());
+    assert_eq!(received_prune(&tx, 5).unwrap(), 1);
+}
+
+#[test]
+fn held_messages_are_found_by_key_id_until_they_expire() {
+    let (_d, s) = open();
+    let tx = s.unchecked().unwrap();
+    let keys = vec!["K1".to_string(), "K2".to_string()];
+    let id = hold(&tx, "send@d", b"msg", &keys, 10, 100).unwrap();
+    let found = held_for(&tx, &["K2".into(), "K1".into()], 50).unwrap();
+    assert_eq!(found, vec![(id, "send@d".to_string(), b"msg".to_vec())]);
+    assert!(held_for(&tx, &["K3".into()], 50).unwrap().is_empty());
+    assert!(held_for(&tx, &keys, 100).unwrap().is_empty());
+    assert_eq!(expire_holds(&tx, 100).unwrap(), 1);
+}
+
+#[test]
+fn busy_database_is_transient() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut a = Store::open(&path, Duration::from_millis(50)).unwrap();
+    let mut b = Store::open(&path, Duration::from_millis(50)).unwrap();
+    let _held = a.write().unwrap();
+    let e = b.write().err().expect("second writer must wait and fail");
+    assert!(is_transient(&e));
+    assert!(!is_transient(&anyhow::anyhow!("some other problem")));
+}
