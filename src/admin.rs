@@ -76,9 +76,25 @@ pub fn init(home: &Path, domains: &[String], rsa: Option<u32>) -> Result<InitRep
     Ok(InitReport { config_path, fingerprint: cert.fingerprint().to_hex() })
 }
 
+/// The database and the files SQLite keeps beside it: the write-ahead log
+/// holds recent pages (keys, passphrases) as much as the database does.
+fn check_db_private(cfg: &Config) -> Result<()> {
+    let db = cfg.db_path();
+    check_private(&db)?;
+    for ext in ["-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(ext);
+        let p = PathBuf::from(p);
+        if p.exists() {
+            check_private(&p)?;
+        }
+    }
+    Ok(())
+}
+
 /// Open the state of a configured server, refusing unsafe permissions.
 pub fn open_state(cfg: &Config) -> Result<(Store, ServerKey)> {
-    check_private(&cfg.db_path())?;
+    check_db_private(cfg)?;
     check_private(&cfg.key_path())?;
     let store = Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
     let key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
@@ -86,7 +102,7 @@ pub fn open_state(cfg: &Config) -> Result<(Store, ServerKey)> {
 }
 
 pub fn open_store(cfg: &Config) -> Result<Store> {
-    check_private(&cfg.db_path())?;
+    check_db_private(cfg)?;
     Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))
 }
 

@@ -62,11 +62,13 @@ pub enum KeyCmd {
 #[derive(Args, Debug)]
 pub struct DeliverArgs {
     /// Envelope recipient (Postfix: ${recipient}; Exim: $local_part@$domain).
+    /// Bytes that are not UTF-8 name no nym: exit 67.
     #[arg(long)]
-    pub recipient: String,
-    /// Envelope sender (not logged, not stored).
+    pub recipient: std::ffi::OsString,
+    /// Envelope sender: never used, logged or stored, and any bytes are
+    /// accepted (8-bit senders exist).
     #[arg(long)]
-    pub sender: Option<String>,
+    pub sender: Option<std::ffi::OsString>,
 }
 
 #[derive(Subcommand, Debug)]

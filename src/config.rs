@@ -143,8 +143,17 @@ impl Default for Delivery {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Send {
-    /// Messages a nym may send per UTC day.
+    /// Recipients a nym may send to per UTC day (each recipient of a
+    /// message counts, and so does a news post).
     pub daily_limit: u32,
+    /// Recipients (To, Cc and Bcc together) one message may have; a
+    /// message with more is refused whole and the nym told.
+    pub max_recipients: usize,
+    /// Held messages (from keys not known yet) kept per signing key, in
+    /// all, and their total size in bytes; beyond, new ones are dropped.
+    pub max_held_per_key: u32,
+    pub max_held: u32,
+    pub max_held_bytes: u64,
     /// Signatures older than this many seconds are refused.
     pub replay_window: u64,
     /// Signatures dated further ahead than this many seconds are refused.
@@ -159,6 +168,10 @@ impl Default for Send {
     fn default() -> Self {
         Send {
             daily_limit: 50,
+            max_recipients: 20,
+            max_held_per_key: 8,
+            max_held: 1000,
+            max_held_bytes: 64 * 1024 * 1024,
             replay_window: 7 * 86400,
             future_skew: 86400,
             hold_time: 86400,
@@ -173,13 +186,30 @@ pub struct Url {
     /// Allow loopback, private and other non-public addresses (tests only).
     pub allow_private: bool,
     pub max_page_bytes: u64,
+    /// Seconds for one page.
     pub timeout: u64,
     pub max_urls: usize,
+    /// Seconds for a whole request, every page together.
+    pub request_timeout: u64,
+    /// Bytes of page content in one reply; pages beyond are cut with a
+    /// note. The default keeps the armored article well below INN's
+    /// default 1,000,000-byte article limit.
+    pub max_reply_bytes: u64,
+    /// url@ requests accepted per hour (they need no signature).
+    pub max_per_hour: u32,
 }
 
 impl Default for Url {
     fn default() -> Self {
-        Url { allow_private: false, max_page_bytes: 2 * 1024 * 1024, timeout: 30, max_urls: 10 }
+        Url {
+            allow_private: false,
+            max_page_bytes: 2 * 1024 * 1024,
+            timeout: 30,
+            max_urls: 10,
+            request_timeout: 90,
+            max_reply_bytes: 400 * 1024,
+            max_per_hour: 60,
+        }
     }
 }
 
@@ -338,8 +368,15 @@ transport_timeout = 60
 claim_timeout = 300
 
 [send]
-# Messages a nym may send per UTC day.
+# Recipients a nym may send to per UTC day (every recipient of a message
+# counts, and so does a news post).
 daily_limit = 50
+# Recipients one message may have; more and it is refused whole.
+max_recipients = 20
+# Held messages from keys not known yet: per key, in all, and bytes in all.
+max_held_per_key = 8
+max_held = 1000
+max_held_bytes = 67108864
 # Signatures older than this (seconds) are refused as replays.
 replay_window = 604800
 # Signatures dated further ahead than this (seconds) are refused.
@@ -353,8 +390,14 @@ hold_time = 86400
 # Allow fetching loopback, private and link-local addresses (never in production).
 allow_private = false
 max_page_bytes = 2097152
+# Seconds per page, and for a whole request.
 timeout = 30
+request_timeout = 90
 max_urls = 10
+# Bytes of page content per reply (the armored article stays under INN's
+# default 1,000,000-byte limit), and requests accepted per hour.
+max_reply_bytes = 409600
+max_per_hour = 60
 
 [log]
 # error, warn, info or debug. No level ever logs nym names or content.

@@ -43,12 +43,7 @@ pub struct Ctx<'a> {
 const MAX_RETRIES: usize = 8;
 
 /// `deliver`: one message from the MTA.
-pub fn deliver(
-    cfg: &Config,
-    recipient: &str,
-    _sender: Option<&str>,
-    input: impl std::io::Read,
-) -> Result<Done, Failure> {
+pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Result<Done, Failure> {
     // Debug builds only: lets the tests prove that a panic defers (75).
     #[cfg(debug_assertions)]
     if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {

@@ -65,7 +65,10 @@ fn run() -> i32 {
             };
             logging::init(&cfg.log.level, cfg.log.stderr);
             let stdin = std::io::stdin().lock();
-            match deliver::deliver(&cfg, &a.recipient, a.sender.as_deref(), stdin) {
+            // A recipient that is not UTF-8 cannot be one of our addresses;
+            // the sender is never used, so its bytes do not matter.
+            let recipient = a.recipient.to_str().unwrap_or("");
+            match deliver::deliver(&cfg, recipient, stdin) {
                 Ok(done) => {
                     logging::event(done.event, done.outcome.as_str());
                     EX_OK

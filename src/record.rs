@@ -98,7 +98,18 @@ pub fn apply(
             Change::SendCount(n) => store::update_send_count(&tx, n)?,
             Change::Hold { recipient, raw, keyids, until } => {
                 store::expire_holds(&tx, now)?;
-                store::hold(&tx, recipient, raw, keyids, now, *until)?;
+                // Anyone can have signed messages held: caps per key and in
+                // all keep that from filling the disk.
+                let s = &cfg.send;
+                let (per_key, count, bytes) = store::held_counts(&tx, keyids)?;
+                if per_key >= s.max_held_per_key as i64
+                    || count >= s.max_held as i64
+                    || bytes.saturating_add(raw.len() as i64) > s.max_held_bytes as i64
+                {
+                    done.outcome = Some(Outcome::HoldFull);
+                } else {
+                    store::hold(&tx, recipient, raw, keyids, now, *until)?;
+                }
             }
         }
     }

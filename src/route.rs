@@ -2,7 +2,7 @@
 //! domain, a nym, or nowhere.
 
 use crate::config::Config;
-use crate::protocol::address::{split_address, Service};
+use crate::protocol::address::{base_local, is_valid_nym_name, split_address, Service};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -19,13 +19,15 @@ pub fn route(cfg: &Config, recipient: &str) -> Route {
     if !cfg.hosts(&domain) {
         return Route::Nowhere;
     }
-    if let Some(service) = Service::from_local(&local) {
+    // `name+ext` reaches `name`; `+` is never part of a name.
+    let local = base_local(&local);
+    if let Some(service) = Service::from_local(local) {
         return Route::Service { service, domain };
     }
-    if cfg.is_reserved(&local) {
+    if cfg.is_reserved(local) || !is_valid_nym_name(local) {
         return Route::Nowhere;
     }
-    Route::Nym { local, domain }
+    Route::Nym { local: local.to_string(), domain }
 }
 
 #[cfg(test)]
@@ -65,6 +67,23 @@ mod tests {
     fn reserved_names_route_nowhere() {
         assert_eq!(route(&cfg(), "postmaster@nym.example"), Route::Nowhere);
         assert_eq!(route(&cfg(), "admin@nym.example"), Route::Nowhere);
+    }
+
+    #[test]
+    fn an_extension_reaches_the_nym_or_service() {
+        assert_eq!(route(&cfg(), "alice+news@nym.example"), Route::Nym { local: "alice".into(), domain: "nym.example".into() });
+        assert_eq!(
+            route(&cfg(), "config+x@nym.example"),
+            Route::Service { service: Service::Config, domain: "nym.example".into() }
+        );
+        assert_eq!(route(&cfg(), "postmaster+x@nym.example"), Route::Nowhere);
+    }
+
+    #[test]
+    fn names_no_nym_can_have_route_nowhere() {
+        assert_eq!(route(&cfg(), "c\u{43e}nfig@nym.example"), Route::Nowhere);
+        assert_eq!(route(&cfg(), "al\u{200b}ice@nym.example"), Route::Nowhere);
+        assert_eq!(route(&cfg(), "x@nym.example"), Route::Nowhere);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::{
     notice_to, Addressee, Change, Decision, Effects, Guard, OnFail, Outcome, Post, Request, View, Wrapping,
 };
 use crate::pgp::{KeyProblem, PgpCert};
-use crate::protocol::address::Service;
+use crate::protocol::address::{is_valid_nym_name, Service, NAME_MAX, NAME_MIN};
 use crate::protocol::article::describe_options;
 use crate::protocol::options::{self, Change as Opt_, Opt};
 use crate::store::Nym;
@@ -98,6 +98,16 @@ pub fn decide(v: &View, req: &Request, offer: KeyOffer) -> Decision {
         text,
     };
 
+    if !is_valid_nym_name(&k.local) {
+        let post = refusal(
+            "Nym refused: invalid name",
+            format!(
+                "The name {address} cannot be a nym.\nA nym name has {NAME_MIN} to {NAME_MAX} characters: lowercase \
+                 letters a-z, digits, and -, _ or . between them.\nYour key was not stored.\n"
+            ),
+        );
+        return Decision::new(EV, Outcome::RefusedInvalidName, Effects::none().post(post));
+    }
     if v.cfg.is_reserved(&k.local) {
         let post = refusal(
             "Nym refused: reserved name",
@@ -255,6 +265,17 @@ mod tests {
         let (to, subject, _) = notice(&d);
         assert_eq!(subject, "Nym refused: reserved name");
         assert!(matches!(to, Addressee::Key { wrap, .. } if wrap.hsub.as_deref() == Some("h")));
+    }
+
+    #[test]
+    fn look_alike_names_are_refused_to_the_key_that_asked() {
+        let k = Kit::new();
+        for bad in ["c\u{43e}nfig", "al\u{200b}ice", "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}", "config+x", "postmaster+x", "a"] {
+            let d = run(&k, b"", KeyOffer::Valid(Box::new(offer(&k, bad))));
+            assert_eq!(d.outcome, Outcome::RefusedInvalidName, "{bad:?}");
+            assert!(d.effects.changes.is_empty());
+            assert_eq!(notice(&d).1, "Nym refused: invalid name");
+        }
     }
 
     #[test]

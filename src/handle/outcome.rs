@@ -31,6 +31,7 @@ outcomes! {
     SignerNotANym => "signer_not_a_nym",
     UnknownSignerDropped => "unknown_signer_dropped",
     HeldUnknownSigner => "held_unknown_signer",
+    HoldFull => "hold_full_dropped",
     // The gate of signed requests.
     NymDisabledOrExpired => "nym_disabled_or_expired",
     ReplayedSignature => "replayed_signature",
@@ -52,6 +53,7 @@ outcomes! {
     NoHostedUserId => "no_hosted_user_id",
     TwoHostedUserIds => "two_hosted_user_ids",
     RefusedReserved => "refused_reserved",
+    RefusedInvalidName => "refused_invalid_name",
     RefusedTaken => "refused_taken",
     KeyAlreadyUsed => "key_already_used",
     DuplicateCopy => "duplicate_copy",
@@ -67,6 +69,7 @@ outcomes! {
     NoRecipient => "no_recipient",
     AllRecipientsBlocked => "all_recipients_blocked",
     DailyLimit => "daily_limit",
+    TooManyRecipients => "too_many_recipients",
     Sent => "sent",
     SentSomeBlocked => "sent_some_blocked",
     // url@.

@@ -35,7 +35,19 @@ pub fn decide(v: &View, req: &Request) -> Decision {
         |cur: &crate::store::Nym, subject: &str, text: String| notice_to(cur, Service::Send, subject, text);
     let mut posts = Vec::new();
     let outcome;
-    if allowed.is_empty() && out.newsgroups.is_none() {
+    // Every recipient, and a news post, is one unit of the daily limit.
+    let units = (allowed.len() + usize::from(out.newsgroups.is_some())) as i64;
+    if out.recipients.len() > cfg.send.max_recipients {
+        let text = format!(
+            "Your message \"{}\" was not sent: it has {} recipients, and this server sends a message to at most {}.\n\
+             Nothing was sent. Split the recipients over several messages.\n",
+            out.subject,
+            out.recipients.len(),
+            cfg.send.max_recipients
+        );
+        posts.push(tell(&cur, "Message not sent", text));
+        outcome = Outcome::TooManyRecipients;
+    } else if allowed.is_empty() && out.newsgroups.is_none() {
         let text = if refused.is_empty() {
             format!(
                 "Your message \"{}\" was not sent: it names no recipient (To, Cc or Bcc) and no Newsgroups.\n",
@@ -51,19 +63,20 @@ pub fn decide(v: &View, req: &Request) -> Decision {
         };
         posts.push(tell(&cur, "Message not sent", text));
         outcome = if refused.is_empty() { Outcome::NoRecipient } else { Outcome::AllRecipientsBlocked };
-    } else if cur.send_count >= cfg.send.daily_limit as i64 {
+    } else if cur.send_count + units > cfg.send.daily_limit as i64 {
         if !cur.limit_told {
             cur.limit_told = true;
             let text = format!(
-                "Your message \"{}\" was not sent: you reached this server's limit of {} messages per day.\n\
+                "Your message \"{}\" was not sent: it would pass this server's limit of {} recipients per day\n\
+                 ({} used today, {} in this message).\n\
                  Sending resumes at 00:00 UTC. Further messages today are refused without notice.\n",
-                out.subject, cfg.send.daily_limit
+                out.subject, cfg.send.daily_limit, cur.send_count, units
             );
             posts.push(tell(&cur, "Daily send limit reached", text));
         }
         outcome = Outcome::DailyLimit;
     } else {
-        cur.send_count += 1;
+        cur.send_count += units;
         if !allowed.is_empty() {
             let env_from = if cfg.mail.bounce_address.is_empty() {
                 cur.address()
@@ -243,6 +256,41 @@ mod tests {
         let d = run(&k, &n, "To: bob@example.org\n\nx\n");
         assert_eq!(d.outcome, Outcome::DailyLimit);
         assert!(notices(&d).is_empty());
+    }
+
+    #[test]
+    fn every_recipient_counts_against_the_daily_limit() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(&k, &n, "To: a@x.example, b@x.example\nCc: c@x.example\nNewsgroups: alt.test\n\nx\n");
+        assert_eq!(counters(&d).1, 4);
+    }
+
+    #[test]
+    fn a_message_that_would_pass_the_daily_limit_is_refused_whole() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.send_day = k.now.div_euclid(86400);
+        n.send_count = k.cfg.send.daily_limit as i64 - 1;
+        let d = run(&k, &n, "To: a@x.example, b@x.example\n\nx\n");
+        assert_eq!(d.outcome, Outcome::DailyLimit);
+        assert!(mails(&d).is_empty());
+        let d = run(&k, &n, "To: a@x.example\n\nx\n");
+        assert_eq!(d.outcome, Outcome::Sent);
+    }
+
+    #[test]
+    fn too_many_recipients_are_refused_whole_and_not_counted() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let many: Vec<String> = (0..=k.cfg.send.max_recipients).map(|i| format!("r{i}@x.example")).collect();
+        let d = run(&k, &n, &format!("To: {}\n\nx\n", many.join(", ")));
+        assert_eq!(d.outcome, Outcome::TooManyRecipients);
+        assert!(mails(&d).is_empty());
+        assert_eq!(counters(&d).1, 0);
+        assert!(notices(&d)[0].1.contains("at most 20"));
+        let d = run(&k, &n, &format!("To: {}\n\nx\n", many[1..].join(", ")));
+        assert_eq!(d.outcome, Outcome::Sent);
     }
 
     #[test]

@@ -89,6 +89,31 @@ pub fn is_reserved(local: &str, extra: &[String]) -> bool {
     Service::from_local(&l).is_some() || RESERVED.contains(&l.as_str()) || extra.contains(&l)
 }
 
+/// Longest and shortest nym names, in characters.
+pub const NAME_MIN: usize = 2;
+pub const NAME_MAX: usize = 32;
+
+/// Whether `local` can be a nym's name: ASCII only, 2 to 32 of lowercase
+/// letters, digits, `-`, `_` and `.`, starting and ending with a letter or
+/// a digit. Look-alike letters from other scripts, invisible characters,
+/// direction overrides and `+` (the recipient delimiter) are all outside
+/// this set, so no name can imitate another or a service.
+pub fn is_valid_nym_name(local: &str) -> bool {
+    let b = local.as_bytes();
+    let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.');
+    let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (NAME_MIN..=NAME_MAX).contains(&b.len())
+        && b.iter().all(inner)
+        && b.first().is_some_and(edge)
+        && b.last().is_some_and(edge)
+}
+
+/// The local part without a `+extension` (`alice+lists` reaches `alice`,
+/// as with Postfix's `recipient_delimiter`).
+pub fn base_local(local: &str) -> &str {
+    local.split_once('+').map_or(local, |(base, _)| base)
+}
+
 /// Split an address into (local part, domain), lowercased. Angle brackets
 /// around it are dropped.
 pub fn split_address(addr: &str) -> Option<(String, String)> {
@@ -137,6 +162,37 @@ mod tests {
         assert_eq!(ids.len(), 6);
         assert!(ids.contains(&"nymgate Config <config@a.example>".to_string()));
         assert!(ids.contains(&"nymgate URL retrieval <url@b.example>".to_string()));
+    }
+
+    #[test]
+    fn nym_names_are_ascii_letters_digits_and_inner_punctuation() {
+        for ok in ["al", "alice", "a.b-c_d", "x9", "0day", &"a".repeat(32)] {
+            assert!(is_valid_nym_name(ok), "{ok}");
+        }
+        for bad in ["a", "", &"a".repeat(33), "-alice", "alice.", "_x", "Alice", "al ice", "al+ice", "a@b"] {
+            assert!(!is_valid_nym_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn look_alike_and_invisible_names_are_refused() {
+        for bad in ["c\u{43e}nfig", "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}", "al\u{200b}ice", "\u{202e}ecila", "alic\u{0435}"] {
+            assert!(!is_valid_nym_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_extension_reaches_the_base_name() {
+        assert_eq!(base_local("alice+lists"), "alice");
+        assert_eq!(base_local("config+x"), "config");
+        assert_eq!(base_local("alice"), "alice");
+        assert_eq!(base_local("+x"), "");
+    }
+
+    #[test]
+    fn reserved_names_are_compared_without_extension() {
+        assert!(is_reserved(base_local("postmaster+x"), &[]));
+        assert!(is_reserved(base_local("config+x"), &[]));
     }
 
     #[test]

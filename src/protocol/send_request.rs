@@ -7,7 +7,13 @@
 //!   gave is kept. `Sender`, `Reply-To`-style tricks cannot put another
 //!   address in From because From is rebuilt, never copied.
 //! - Removed, because they can identify the sender's machine, software or
-//!   real identity: everything in [`STRIPPED`], and any `X-Originating-*`.
+//!   real identity: everything in [`STRIPPED`], any `X-Originating-*`, and
+//!   every `Resent-*` (which would name another sender).
+//! - A display name in From that holds an address (`"ceo@bank" <nym@..>`,
+//!   also inside an encoded word) is dropped.
+//! - Headers whose name is not printable ASCII are dropped; control
+//!   characters in header lines (a bare CR, a NUL) become spaces.
+//! - The body leaves byte for byte (8-bit text included).
 //! - `Bcc:` recipients get the mail but the header never leaves.
 //! - `Message-ID:` is generated in the nym's domain when absent; `Date:` is
 //!   set at hand-off when absent; `Subject:` is "No Subject" when absent.
@@ -81,56 +87,90 @@ impl Header {
     }
 }
 
+/// Whether `name` is a header field name as RFC 5322 allows it: printable
+/// ASCII without a colon. Anything else (a NUL, a control character, a
+/// space) is dropped with its header, so a parser downstream that splits
+/// or drops such bytes differently cannot be shown another header.
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
+}
+
+/// One header line made safe: a bare CR, a NUL or any other control
+/// character (tab aside) becomes a space, so no line can be split into two
+/// headers by a reader that ends lines at CR.
+fn clean_line(line: &str) -> String {
+    line.chars().map(|c| if c.is_control() && c != '\t' { ' ' } else { c }).collect()
+}
+
 /// Split a message into headers and body. Lines without a colon in the
-/// header section are dropped (they are not headers).
+/// header section are dropped (they are not headers), and so are headers
+/// whose name is not a field name. The body is kept byte for byte.
 pub fn split_message(msg: &[u8]) -> (Vec<Header>, Vec<u8>) {
-    let text = String::from_utf8_lossy(msg);
     let mut headers: Vec<Header> = Vec::new();
-    let mut rest = 0usize;
     let mut offset = 0usize;
-    let mut ended = false;
-    for line in text.split_inclusive('\n') {
-        offset += line.len();
-        let l = line.trim_end_matches(['\n', '\r']);
-        if l.is_empty() {
-            rest = offset;
-            ended = true;
+    let mut body_at = None;
+    // A continuation line belongs to the header before it, kept or not.
+    let mut last_kept = false;
+    for raw in msg.split_inclusive(|&b| b == b'\n') {
+        offset += raw.len();
+        let bytes = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.is_empty() {
+            body_at = Some(offset);
             break;
         }
+        let l = clean_line(&String::from_utf8_lossy(bytes));
         if l.starts_with([' ', '\t']) {
-            if let Some(h) = headers.last_mut() {
+            if let (true, Some(h)) = (last_kept, headers.last_mut()) {
                 h.text.push('\n');
-                h.text.push_str(l);
+                h.text.push_str(&l);
             }
             continue;
         }
-        match l.split_once(':') {
-            Some((name, _)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
-                headers.push(Header { name: name.to_string(), text: l.to_string() })
+        last_kept = false;
+        let name_end = bytes.iter().position(|&b| b == b':');
+        if let Some(i) = name_end {
+            let name = String::from_utf8_lossy(&bytes[..i]);
+            if is_field_name(&name) {
+                headers.push(Header { name: name.into_owned(), text: l });
+                last_kept = true;
             }
-            _ => {}
         }
     }
-    let body = if ended { text.as_bytes()[rest..].to_vec() } else { Vec::new() };
+    let body = body_at.map(|i| msg[i..].to_vec()).unwrap_or_default();
     (headers, body)
 }
 
-fn addresses_of(raw_headers: &str, which: &str) -> Vec<String> {
-    let Some(m) = mail_parser::MessageParser::default().parse(raw_headers.as_bytes()) else { return vec![] };
-    let a = match which {
-        "to" => m.to(),
-        "cc" => m.cc(),
-        _ => m.bcc(),
-    };
-    a.map(|a| a.iter().filter_map(|x| x.address().map(|s| s.trim().to_string())).collect())
-        .unwrap_or_default()
+/// The addresses of every `which` header (To, Cc or Bcc), each header
+/// read on its own: with two `To:` headers, both count.
+fn addresses_of(headers: &[Header], which: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in headers.iter().filter(|h| h.is(which)) {
+        let text = format!("{}\n\n", h.text);
+        let Some(m) = mail_parser::MessageParser::default().parse(text.as_bytes()) else { continue };
+        let a = match which {
+            "to" => m.to(),
+            "cc" => m.cc(),
+            _ => m.bcc(),
+        };
+        if let Some(a) = a {
+            out.extend(a.iter().filter_map(|x| x.address().map(|s| s.trim().to_string())));
+        }
+    }
+    out
 }
 
+/// The display name the nym gave in From, if it is only a name: one that
+/// holds an address (`"ceo@bank.example" <nym@...>`, also hidden in an
+/// encoded word) would show the reader someone else, so it is dropped.
 fn display_name(from_header: Option<&Header>) -> Option<String> {
     let h = from_header?;
     let text = format!("{}\n\n", h.text);
     let m = mail_parser::MessageParser::default().parse(text.as_bytes())?;
     let name = m.from()?.first()?.name()?.trim().to_string();
+    if name.contains(['@', '<', '>']) {
+        return None;
+    }
     let name: String = name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
     (!name.is_empty()).then_some(name)
 }
@@ -164,11 +204,10 @@ pub struct Outgoing {
 /// Rewrite the nym's signed message for sending (pure; no I/O).
 pub fn build_outgoing(nym_address: &str, plaintext: &[u8], new_msgid: impl FnOnce() -> String) -> Outgoing {
     let (headers, body) = split_message(plaintext);
-    let raw_headers: String = headers.iter().map(|h| format!("{}\n", h.text)).collect::<String>() + "\n";
     let mut seen = BTreeSet::new();
     let mut recipients = Vec::new();
     for which in ["to", "cc", "bcc"] {
-        for a in addresses_of(&raw_headers, which) {
+        for a in addresses_of(&headers, which) {
             if a.contains('@') && !a.contains(char::is_whitespace) && seen.insert(a.to_ascii_lowercase()) {
                 recipients.push(a);
             }
@@ -199,6 +238,7 @@ pub fn build_outgoing(nym_address: &str, plaintext: &[u8], new_msgid: impl FnOnc
         let lname = h.name.to_ascii_lowercase();
         if STRIPPED.contains(&lname.as_str())
             || lname.starts_with("x-originating-")
+            || lname.starts_with("resent-")
             || lname == "message-id"
             || lname == "newsgroups"
         {
@@ -450,5 +490,59 @@ mod tests {
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"abc"), "YWJj");
+    }
+
+    #[test]
+    fn bare_cr_cannot_smuggle_a_header() {
+        let o = out("To: bob@example.org\nSubject: hi\rFrom: ceo@bank.example\rBcc: spy@x.example\n\nbody\n");
+        let m = String::from_utf8(o.mail).unwrap();
+        assert!(!m.contains('\r'));
+        assert!(m.starts_with("From: alice@nym.example\n"));
+        assert_eq!(m.matches("From:").count(), 1 + m.matches("Subject: hi From:").count());
+        assert_eq!(o.recipients, vec!["bob@example.org"]);
+    }
+
+    #[test]
+    fn nul_or_control_in_a_header_name_drops_the_header() {
+        let o = out("To: bob@example.org\nFrom\0: ceo@bank.example\nX-\x01Evil: y\n folded\n\nbody\n");
+        let m = String::from_utf8(o.mail).unwrap();
+        assert!(!m.contains('\0') && !m.contains('\x01'));
+        assert!(!m.contains("ceo@bank") && !m.contains("folded"));
+    }
+
+    #[test]
+    fn display_name_holding_an_address_is_dropped() {
+        for from in [
+            "From: \"ceo@bank.example\" <alice@nym.example>",
+            "From: =?UTF-8?B?Y2VvQGJhbmsuZXhhbXBsZQ==?= <alice@nym.example>",
+            "From: \"Boss <ceo@bank.example>\" <alice@nym.example>",
+        ] {
+            let o = out(&format!("{from}\nTo: bob@example.org\n\nx\n"));
+            let m = String::from_utf8(o.mail).unwrap();
+            assert!(m.starts_with("From: alice@nym.example\n"), "{from}: {m}");
+            assert!(!m.contains("ceo@bank"));
+        }
+    }
+
+    #[test]
+    fn resent_headers_are_removed() {
+        let o = out("To: bob@example.org\nResent-From: ceo@bank.example\nResent-Sender: x@y\nRESENT-TO: z@w\n\nx\n");
+        let m = String::from_utf8(o.mail).unwrap();
+        assert!(!m.to_ascii_lowercase().contains("resent-"), "{m}");
+    }
+
+    #[test]
+    fn every_to_and_cc_header_counts() {
+        let o = out("To: a@x.example\nTo: b@x.example\nCc: c@x.example\nCc: d@x.example\n\nx\n");
+        assert_eq!(o.recipients, vec!["a@x.example", "b@x.example", "c@x.example", "d@x.example"]);
+    }
+
+    #[test]
+    fn eight_bit_body_leaves_byte_for_byte() {
+        let mut msg = b"To: bob@example.org\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9 \xff\x00\r\n".to_vec();
+        let o = build_outgoing("alice@nym.example", &msg, || "<n@x>".into());
+        let body_at = msg.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        let body = msg.split_off(body_at);
+        assert!(o.mail.ends_with(&body));
     }
 }

@@ -94,3 +94,17 @@ pub fn expire_holds(c: &impl Db, now: i64) -> Result<usize> {
         .execute("DELETE FROM held_keys WHERE held_id IN (SELECT id FROM held WHERE expires <= ?1)", [now])?;
     Ok(c.conn().execute("DELETE FROM held WHERE expires <= ?1", [now])?)
 }
+
+/// For the hold caps: the most messages held for any one of `keyids`, and
+/// the number and total size of all held messages.
+pub fn held_counts(c: &impl Db, keyids: &[String]) -> Result<(i64, i64, i64)> {
+    let mut per_key = 0i64;
+    let mut st = c.conn().prepare_cached("SELECT count(*) FROM held_keys WHERE keyid = ?1")?;
+    for k in keyids {
+        per_key = per_key.max(st.query_row([k], |r| r.get(0))?);
+    }
+    let (count, bytes) = c
+        .conn()
+        .query_row("SELECT count(*), coalesce(sum(length(message)), 0) FROM held", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((per_key, count, bytes))
+}

@@ -143,3 +143,13 @@ fn busy_database_is_transient() {
     assert!(is_transient(&e));
     assert!(!is_transient(&anyhow::anyhow!("some other problem")));
 }
+
+#[test]
+fn held_counts_per_key_and_in_all() {
+    let (_d, s) = open();
+    let tx = s.unchecked().unwrap();
+    hold(&tx, "send@d", b"12345", &["K1".into()], 0, 100).unwrap();
+    hold(&tx, "send@d", b"123", &["K1".into(), "K2".into()], 0, 100).unwrap();
+    assert_eq!(held_counts(&tx, &["K1".into()]).unwrap(), (2, 2, 8));
+    assert_eq!(held_counts(&tx, &["K2".into(), "K3".into()]).unwrap(), (1, 2, 8));
+}
