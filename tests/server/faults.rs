@@ -7,8 +7,7 @@
 //! - `NYMGATE_SOAK_WORKERS` x `NYMGATE_SOAK_MSGS`  parallel deliveries and
 //!   messages per worker in the soak (default 16 x 10)
 
-mod common;
-use common::*;
+use crate::util::*;
 
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -496,7 +495,7 @@ fn soak_parallel_deliveries_with_flush_and_admin_lose_nothing_and_duplicate_noth
                 sc.spawn(move || {
                     for i in 0..per {
                         let msg = mail("alice@nym.example", &format!("<soak-{w}-{i}>"));
-                        let out = common::run_with_input(
+                        let out = run_with_input(
                             {
                                 let mut c = s.cmd();
                                 c.args(["deliver", "--recipient", "alice@nym.example"]);

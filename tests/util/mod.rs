@@ -2,6 +2,8 @@
 //! nym user driving real GnuPG in a private GNUPGHOME.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -3,13 +3,10 @@
 //! new, fetch the confirmation, mail in, send out, config, symmetric
 //! layer, delete. Along the way plain gpg reads the same articles.
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::util::client::*;
 
 struct Life {
     _t: tempfile::TempDir,

@@ -3,9 +3,6 @@
 //! `nym fetch` reads them back over NNTP. Needs inn2; the helper script
 //! `client_inn_setup.sh` installs and starts it if needed (CI runs it too).
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -13,7 +10,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::util::client::*;
 
 const INN: &str = "nntp://127.0.0.1:119";
 

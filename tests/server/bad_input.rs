@@ -1,8 +1,7 @@
 //! Bad input: every case ends with its documented exit code, no panic, and
 //! an unchanged database (PROTOCOL.md section 9).
 
-mod common;
-use common::*;
+use crate::util::*;
 
 /// Deliver `raw` and check the exit code and that nothing changed.
 fn refused(s: &Server, rcpt: &str, raw: &[u8], code: i32) {

@@ -1,7 +1,6 @@
 //! url@ (PROTOCOL.md section 8) against a local HTTP server.
 
-mod common;
-use common::*;
+use crate::util::*;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 

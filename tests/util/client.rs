@@ -1,5 +1,4 @@
-//! Helpers shared by the client tests (included with `#[path]`; as a test
-//! crate of its own it only checks that the helpers work).
+//! Helpers shared by the client tests.
 #![allow(dead_code)]
 
 use std::fs;

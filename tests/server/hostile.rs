@@ -6,8 +6,7 @@
 //! Messages named `gen:*` are built here: they are big, or OpenPGP data
 //! that must be encrypted to this test's own server key.
 
-mod common;
-use common::*;
+use crate::util::*;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -1,8 +1,7 @@
 //! The outbox, flushing, latency, admin commands and the promises about
 //! logs and panics.
 
-mod common;
-use common::*;
+use crate::util::*;
 
 #[test]
 fn latency_holds_items_until_flush_hands_them_off_with_fresh_dates() {
