@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::client::*;
+use crate::util::*;
 
 const DOMAIN: &str = "nym.test";
 

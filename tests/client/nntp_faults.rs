@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::util::client::*;
+use crate::util::*;
 
 #[derive(Default)]
 struct State {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use crate::util::client::*;
+use crate::util::*;
 
 /// Accept one SMTP session; send back (commands, message data).
 fn fake_smtp() -> (u16, mpsc::Receiver<(Vec<String>, String)>) {

@@ -231,8 +231,8 @@ fn busy_database_defers_then_delivers_once() {
 
 #[test]
 fn missing_configuration_defers() {
-    let mut c = std::process::Command::new(BIN);
+    let mut c = std::process::Command::new(NYMGATE);
     c.args(["--config", "/nonexistent/nymgate.toml", "deliver", "--recipient", "a@b"]);
-    let out = run_with_input(c, b"Subject: x\n\nx\n");
+    let out = run(&mut c, Some(b"Subject: x\n\nx\n"));
     assert_eq!(out.status.code(), Some(75));
 }
