@@ -7,13 +7,10 @@
 //! - a nym created by hand with gpg, as in the classic guide, is adopted
 //!   with `nym import --from-gpg` and can send.
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::util::*;
 
 const DOMAIN: &str = "nym.test";
 

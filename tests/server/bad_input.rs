@@ -1,8 +1,7 @@
 //! Bad input: every case ends with its documented exit code, no panic, and
 //! an unchanged database (PROTOCOL.md section 9).
 
-mod common;
-use common::*;
+use crate::util::*;
 
 /// Deliver `raw` and check the exit code and that nothing changed.
 fn refused(s: &Server, rcpt: &str, raw: &[u8], code: i32) {
@@ -232,8 +231,8 @@ fn busy_database_defers_then_delivers_once() {
 
 #[test]
 fn missing_configuration_defers() {
-    let mut c = std::process::Command::new(BIN);
+    let mut c = std::process::Command::new(NYMGATE);
     c.args(["--config", "/nonexistent/nymgate.toml", "deliver", "--recipient", "a@b"]);
-    let out = run_with_input(c, b"Subject: x\n\nx\n");
+    let out = run(&mut c, Some(b"Subject: x\n\nx\n"));
     assert_eq!(out.status.code(), Some(75));
 }

@@ -1,8 +1,7 @@
 //! The seed guide's steps, done with real GnuPG (and once with sq) against
 //! the real `nymgate` binary. Each test is one rule of PROTOCOL.md.
 
-mod common;
-use common::*;
+use crate::util::*;
 use std::process::Command;
 
 fn decrypt_article_ok(g: &Gpg, a: &Article) -> String {

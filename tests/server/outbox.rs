@@ -1,8 +1,7 @@
 //! The outbox, flushing, latency, admin commands and the promises about
 //! logs and panics.
 
-mod common;
-use common::*;
+use crate::util::*;
 
 #[test]
 fn latency_holds_items_until_flush_hands_them_off_with_fresh_dates() {
@@ -76,7 +75,7 @@ fn a_panic_defers_the_message() {
     let (s, _g) = server_with_nym("alice", "");
     let mut c = s.cmd();
     c.env("NYMGATE_PANIC_FOR_TEST", "1").args(["deliver", "--recipient", "alice@nym.example"]);
-    let out = run_with_input(c, b"Subject: x\n\nsecret body text\n");
+    let out = run(&mut c, Some(b"Subject: x\n\nsecret body text\n"));
     assert_eq!(out.status.code(), Some(75));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("secret body text"));
@@ -147,7 +146,7 @@ fn admin_show_hides_passphrases_and_errors_are_clear() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such nym"));
     // init refuses an existing home.
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(NYMGATE)
         .args(["init", "--home", s.home.to_str().unwrap(), "--domain", "x.example"])
         .output()
         .unwrap();

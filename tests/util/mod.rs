@@ -1,35 +1,62 @@
-//! Shared test harness: a server home made by the real `nymgate init`, and a
-//! nym user driving real GnuPG in a private GNUPGHOME.
-#![allow(dead_code)]
+//! The shared harness of the integration tests: the real binaries, a
+//! server home made by the real `nymgate init`, a nym user driving real
+//! GnuPG in a private GNUPGHOME (`Gpg`, for the server tests), and the
+//! helpers the client tests use around `nym` (`nym`, `gpg`, spools,
+//! Maildir).
 
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_nymgate");
+pub const NYMGATE: &str = env!("CARGO_BIN_EXE_nymgate");
+pub const NYM: &str = env!("CARGO_BIN_EXE_nym");
 
-pub fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
+/// Run a program with optional stdin; return its output. The input is
+/// written from a thread, so a child that answers before it has read all
+/// of a big input cannot deadlock with us.
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.to_vec();
-    let w = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    let input = child.stdin.take().unwrap();
+    let writer = stdin.map(|data| {
+        let data = data.to_vec();
+        let mut input = input;
+        std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        })
     });
-    let out = child.wait_with_output().expect("wait");
-    w.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    if let Some(w) = writer {
+        w.join().unwrap();
+    }
     out
 }
 
+/// Run and require success; returns stdout as text.
+pub fn ok(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
+    let dbg = format!("{cmd:?}");
+    let out = run(cmd, stdin);
+    assert!(
+        out.status.success(),
+        "{dbg} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A server home made by the real `nymgate init`.
 pub struct Server {
+    /// Scratch room beside the home (fake transports, key files); removed
+    /// with the server.
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub config: PathBuf,
-    pub domain: String,
 }
 
 pub struct Article {
-    pub path: PathBuf,
     pub headers: String,
     pub subject: String,
     pub body: String,
@@ -40,10 +67,17 @@ impl Server {
         Self::with_args(domains, &[])
     }
 
+    /// `nymgate init` with extra arguments (e.g. `--rsa 3072`).
     pub fn with_args(domains: &[&str], extra: &[&str]) -> Server {
         let dir = tempfile::Builder::new().prefix("ng").tempdir_in("/tmp").unwrap();
         let home = dir.path().join("home");
-        let mut cmd = Command::new(BIN);
+        Self::init(dir, home, domains, extra)
+    }
+
+    /// `nymgate init` with the home at `home`, which may lie outside `dir`
+    /// (on a small file system, say).
+    pub fn init(dir: tempfile::TempDir, home: PathBuf, domains: &[&str], extra: &[&str]) -> Server {
+        let mut cmd = Command::new(NYMGATE);
         cmd.arg("init").arg("--home").arg(&home);
         for d in domains {
             cmd.arg("--domain").arg(d);
@@ -52,13 +86,21 @@ impl Server {
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let config = home.join("nymgate.toml");
-        Server { dir, home, config, domain: domains[0].to_string() }
+        Server { dir, home, config }
+    }
+
+    /// The server the client tests talk to: an RSA key, and outgoing mail
+    /// written to the mail spool instead of handed to sendmail.
+    pub fn for_client(domain: &str) -> Server {
+        let s = Self::with_args(&[domain], &["--rsa", "2048"]);
+        s.set("mail", "transport", "\"spool\"");
+        s
     }
 
     /// Edit the configuration file text.
     pub fn edit_config(&self, f: impl FnOnce(String) -> String) {
-        let t = std::fs::read_to_string(&self.config).unwrap();
-        std::fs::write(&self.config, f(t)).unwrap();
+        let t = fs::read_to_string(&self.config).unwrap();
+        fs::write(&self.config, f(t)).unwrap();
     }
 
     /// Set `key = value` inside `[section]` (the key must exist in the template).
@@ -87,21 +129,41 @@ impl Server {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(NYMGATE);
         c.arg("--config").arg(&self.config);
         c.env_remove("NYMGATE_CONFIG");
         c
     }
 
     pub fn admin(&self, args: &[&str]) -> Output {
-        let out = self.cmd().args(args).output().unwrap();
-        out
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// `flush`, which must succeed; returns its report.
+    pub fn flush(&self) -> String {
+        ok(self.cmd().arg("flush"), None)
     }
 
     pub fn key_export(&self) -> Vec<u8> {
         let out = self.admin(&["key", "export"]);
         assert!(out.status.success());
         out.stdout
+    }
+
+    /// The public key exported to a file (`server.asc` in `dir`), for
+    /// `--server-key` and `gpg --import`.
+    pub fn key_file(&self) -> PathBuf {
+        let p = self.dir.path().join("server.asc");
+        if !p.exists() {
+            fs::write(&p, self.key_export()).unwrap();
+        }
+        p
+    }
+
+    /// The hand-off method that delivers client requests straight into
+    /// this server, as an MTA would.
+    pub fn via(&self) -> String {
+        format!("sendmail:{NYMGATE} --config {} deliver --recipient", self.config.display())
     }
 
     /// Pipe a raw message to `deliver`; returns the exit code.
@@ -114,7 +176,7 @@ impl Server {
         let mut c = self.cmd();
         c.env("NYMGATE_LOG_STDERR", "1");
         c.args(["deliver", "--recipient", recipient, "--sender", "someone@outside.example"]);
-        let out = run_with_input(c, raw);
+        let out = run(&mut c, Some(raw));
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(!stderr.contains("panicked"), "deliver panicked: {stderr}");
         (out.status.code().unwrap_or(-1), stderr)
@@ -131,7 +193,7 @@ impl Server {
         self.deliver_raw(recipient, &mail)
     }
 
-    pub fn spool(&self) -> PathBuf {
+    pub fn news_spool(&self) -> PathBuf {
         self.home.join("news")
     }
 
@@ -140,7 +202,7 @@ impl Server {
     }
 
     pub fn articles(&self) -> Vec<Article> {
-        read_articles(&self.spool())
+        read_articles(&self.news_spool())
     }
 
     /// Articles whose Subject is the hSub of `pass`.
@@ -149,21 +211,28 @@ impl Server {
     }
 
     pub fn mails(&self) -> Vec<String> {
-        let mut v: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(self.mail_spool())
+        let mut v: Vec<(std::time::SystemTime, String)> = fs::read_dir(self.mail_spool())
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                     .map(|e| {
-                        (
-                            e.metadata().unwrap().modified().unwrap(),
-                            std::fs::read_to_string(e.path()).unwrap(),
-                        )
+                        (e.metadata().unwrap().modified().unwrap(), fs::read_to_string(e.path()).unwrap())
                     })
                     .collect()
             })
             .unwrap_or_default();
         v.sort_by_key(|x| x.0);
         v.into_iter().map(|x| x.1).collect()
+    }
+
+    /// The mails of the mail spool, removed once taken.
+    pub fn take_mails(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for p in files(&self.mail_spool(), "eml") {
+            v.push(fs::read_to_string(&p).unwrap());
+            fs::remove_file(p).unwrap();
+        }
+        v
     }
 
     /// Every row of the state tables, to prove a refused message changed
@@ -204,16 +273,16 @@ impl Server {
 
 pub fn read_articles(dir: &Path) -> Vec<Article> {
     let mut v = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return v };
+    let Ok(rd) = fs::read_dir(dir) else { return v };
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with('.') || !name.ends_with(".art") {
             continue;
         }
-        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text = fs::read_to_string(e.path()).unwrap();
         let (headers, body) = text.split_once("\n\n").unwrap();
         let subject = headers.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").to_string();
-        v.push(Article { path: e.path(), headers: headers.to_string(), subject, body: body.to_string() });
+        v.push(Article { headers: headers.to_string(), subject, body: body.to_string() });
     }
     v
 }
@@ -225,7 +294,9 @@ pub fn rand_hex() -> String {
     hex::encode(b)
 }
 
-/// A nym user's GnuPG, as in the seed guide.
+/// A nym user's GnuPG, as in the seed guide, in a home of its own that is
+/// removed (and its agent stopped) when dropped. The client tests use the
+/// path-based `gpg` below instead, with the home inside their own tempdir.
 pub struct Gpg {
     pub dir: tempfile::TempDir,
 }
@@ -239,7 +310,7 @@ pub struct GpgOut {
 impl Gpg {
     pub fn new() -> Gpg {
         let dir = tempfile::Builder::new().prefix("g").tempdir_in("/tmp").unwrap();
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         Gpg { dir }
     }
 
@@ -252,7 +323,7 @@ impl Gpg {
         c.env("GNUPGHOME", self.dir.path())
             .args(["--batch", "--yes", "--no-tty", "--trust-model", "always", "--pinentry-mode", "loopback"])
             .args(args);
-        let out = run_with_input(c, input);
+        let out = run(&mut c, Some(input));
         GpgOut {
             ok: out.status.success(),
             stdout: out.stdout,
@@ -293,8 +364,7 @@ impl Gpg {
     }
 
     pub fn fingerprint(&self, uid: &str) -> String {
-        let out = String::from_utf8(self.ok(&["--with-colons", "--list-keys", uid], b"")).unwrap();
-        out.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string()
+        fingerprint(self.home(), uid)
     }
 
     /// `gpg --armor --encrypt --recipient R` (unsigned), as for creation.
@@ -353,4 +423,114 @@ pub fn server_with_nym(name: &str, options: &str) -> (Server, Gpg) {
     let req = g.creation_request(&addr, "nym.example", options);
     assert_eq!(s.deliver_pgp("config@nym.example", &req), 0);
     (s, g)
+}
+
+// ------------------------------------- nym, plain gpg, spools and Maildir
+
+/// A `nym` command using the store `home` and a private GnuPG home.
+pub fn nym(home: &Path, gnupghome: &Path) -> Command {
+    let mut c = Command::new(NYM);
+    c.arg("--home").arg(home).env("GNUPGHOME", gnupghome).env_remove("NYM_VIA").env_remove("NYM_PASSPHRASE");
+    c
+}
+
+pub fn gpg(gnupghome: &Path) -> Command {
+    let mut c = Command::new("gpg");
+    c.env("GNUPGHOME", gnupghome).args([
+        "--batch",
+        "--yes",
+        "--no-tty",
+        "--trust-model",
+        "always",
+        "--quiet",
+    ]);
+    c
+}
+
+/// A fresh GnuPG home (mode 0700).
+pub fn gnupg_home(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let g = dir.join("gnupg");
+    fs::create_dir_all(&g).unwrap();
+    fs::set_permissions(&g, fs::Permissions::from_mode(0o700)).unwrap();
+    g
+}
+
+/// Make a nym server key with plain gpg, the way an operator of a classic
+/// server would: User IDs config@, send@, url@ the domain. Returns the
+/// armored public key.
+pub fn gpg_server_key(g: &Path, domain: &str) -> String {
+    let cfg = format!("config@{domain}");
+    ok(gpg(g).args(["--passphrase", "", "--quick-gen-key", &cfg, "ed25519", "cert,sign", "never"]), None);
+    let fpr = fingerprint(g, &cfg);
+    for u in ["send", "url"] {
+        ok(gpg(g).args(["--passphrase", "", "--quick-add-uid", &fpr, &format!("{u}@{domain}")]), None);
+    }
+    ok(gpg(g).args(["--passphrase", "", "--quick-add-key", &fpr, "cv25519", "encr", "never"]), None);
+    ok(gpg(g).args(["--armor", "--export", &fpr]), None)
+}
+
+pub fn fingerprint(g: &Path, who: &str) -> String {
+    let out = ok(gpg(g).args(["--with-colons", "--list-keys", who]), None);
+    out.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string()
+}
+
+/// The body of a mail or article file (after the first blank line).
+pub fn body_of(text: &str) -> String {
+    let t = text.replace("\r\n", "\n");
+    t.split_once("\n\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// Files in `dir` with the given extension, sorted.
+pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(r) => r.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Messages in a Maildir subfolder (new or cur).
+pub fn maildir(home: &Path, sub: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        fs::read_dir(home.join("Maildir").join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+/// How many articles a `nym fetch` kept, from its summary line.
+pub fn kept(fetch_out: &str) -> u64 {
+    let (_, rest) = fetch_out.rsplit_once(" examined, ").expect("fetch summary");
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with the HTML
+/// `page`; returns its port.
+pub fn http_page(page: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let mut w = c;
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn helpers_find_bodies() {
+    assert_eq!(body_of("A: b\r\n\r\nbody\r\n"), "body\n");
 }

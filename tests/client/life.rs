@@ -3,13 +3,10 @@
 //! new, fetch the confirmation, mail in, send out, config, symmetric
 //! layer, delete. Along the way plain gpg reads the same articles.
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 
 struct Life {
     _t: tempfile::TempDir,
@@ -25,7 +22,10 @@ impl Life {
 
     fn fetch(&self) -> String {
         self.srv.flush();
-        ok(self.nym().args(["fetch", "--server", &format!("spool:{}", self.srv.news().display())]), None)
+        ok(
+            self.nym().args(["fetch", "--server", &format!("spool:{}", self.srv.news_spool().display())]),
+            None,
+        )
     }
 
     fn read(&self) -> String {
@@ -33,15 +33,10 @@ impl Life {
     }
 }
 
-fn kept(fetch_out: &str) -> u64 {
-    let (_, rest) = fetch_out.rsplit_once(" examined, ").expect("fetch summary");
-    rest.split_whitespace().next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn the_whole_life_of_a_nym() {
     let t = tempfile::tempdir().unwrap();
-    let srv = Server::new(t.path(), "nym.test");
+    let srv = Server::for_client("nym.test");
     let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
     let via = l.srv.via();
 
@@ -50,7 +45,7 @@ fn the_whole_life_of_a_nym() {
         l.nym()
             .args(["new", "alice@nym.test", "--hsub", "panda", "--expire", "6m", "--via", &via])
             .arg("--server-key")
-            .arg(&l.srv.key),
+            .arg(l.srv.key_file()),
         None,
     );
     let f = l.fetch();
@@ -62,7 +57,7 @@ fn the_whole_life_of_a_nym() {
 
     // Plain gpg reads the same article (hidden recipient, server signature).
     let article = maildir(&l.home, "cur").pop().unwrap();
-    ok(gpg(&l.g).arg("--import").arg(&l.srv.key), None);
+    ok(gpg(&l.g).arg("--import").arg(l.srv.key_file()), None);
     let secret = ok(l.nym().args(["export", "alice@nym.test", "--secret"]), None);
     ok(gpg(&l.g).arg("--import"), Some(secret.as_bytes()));
     let out = run(gpg(&l.g).args(["--status-fd", "2", "--decrypt"]).arg(&article), None);
@@ -149,14 +144,16 @@ fn the_whole_life_of_a_nym() {
 #[test]
 fn a_nym_without_subject_is_found_by_decryption() {
     let t = tempfile::tempdir().unwrap();
-    let srv = Server::new(t.path(), "nym.test");
+    let srv = Server::for_client("nym.test");
     let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
     let via = l.srv.via();
-    ok(l.nym().args(["new", "carol@nym.test", "--via", &via, "--server-key"]).arg(&l.srv.key), None);
+    ok(l.nym().args(["new", "carol@nym.test", "--via", &via, "--server-key"]).arg(l.srv.key_file()), None);
     // Another nym's article must not be taken.
     let other_home = l._t.path().join("other");
     ok(
-        nym(&other_home, &l.g).args(["new", "dave@nym.test", "--via", &via, "--server-key"]).arg(&l.srv.key),
+        nym(&other_home, &l.g)
+            .args(["new", "dave@nym.test", "--via", &via, "--server-key"])
+            .arg(l.srv.key_file()),
         None,
     );
     let f = l.fetch();
@@ -165,34 +162,10 @@ fn a_nym_without_subject_is_found_by_decryption() {
     assert!(r.contains("carol@nym.test") && !r.contains("dave@nym.test"), "{r}");
 }
 
-/// One-shot HTTP server answering every request with `page`.
-fn http_once(page: &'static str) -> u16 {
-    use std::io::{BufRead, BufReader, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let c = c.unwrap();
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                line.clear();
-            }
-            let mut w = c;
-            let _ = write!(
-                w,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
-            );
-        }
-    });
-    port
-}
-
 #[test]
 fn url_answers_are_fetched_and_read() {
     let t = tempfile::tempdir().unwrap();
-    let srv = Server::new(t.path(), "nym.test");
+    let srv = Server::for_client("nym.test");
     let cfg = std::fs::read_to_string(&srv.config)
         .unwrap()
         .replace("allow_private = false", "allow_private = true");
@@ -202,12 +175,12 @@ fn url_answers_are_fetched_and_read() {
     ok(
         l.nym()
             .args(["new", "erin@nym.test", "--hsub", "panda", "--via", &via, "--server-key"])
-            .arg(&l.srv.key),
+            .arg(l.srv.key_file()),
         None,
     );
     assert_eq!(kept(&l.fetch()), 1);
     l.read();
-    let port = http_once("<html><body>a page for the nym</body></html>");
+    let port = http_page("<html><body>a page for the nym</body></html>");
     ok(
         l.nym()
             .args(["url", "erin@nym.test", &format!("http://127.0.0.1:{port}/p"), "--key", "pagekey"])
@@ -224,12 +197,12 @@ fn url_answers_are_fetched_and_read() {
 #[test]
 fn a_nym_created_by_plain_gpg_as_in_the_guide_is_usable_by_the_client() {
     let t = tempfile::tempdir().unwrap();
-    let srv = Server::new(t.path(), "nym.test");
+    let srv = Server::for_client("nym.test");
     let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
     let g = &l.g;
     // The guide, step by step: import the server key, gpg --gen-key,
     // export, prepend an option line, encrypt to config@, mail it.
-    ok(gpg(g).arg("--import").arg(&l.srv.key), None);
+    ok(gpg(g).arg("--import").arg(l.srv.key_file()), None);
     let params = "Key-Type: RSA\nKey-Length: 2048\nSubkey-Type: RSA\nSubkey-Length: 2048\n\
                   Name-Real: frank\nName-Email: frank@nym.test\nExpire-Date: 6m\n%no-protection\n%commit\n";
     ok(gpg(g).arg("--gen-key"), Some(params.as_bytes()));
@@ -245,7 +218,7 @@ fn a_nym_created_by_plain_gpg_as_in_the_guide_is_usable_by_the_client() {
     ok(
         l.nym()
             .args(["import", "frank@nym.test", "--from-gpg", "--hsub", "panda", "--server-key"])
-            .arg(&l.srv.key),
+            .arg(l.srv.key_file()),
         None,
     );
     assert_eq!(kept(&l.fetch()), 1);
@@ -265,7 +238,7 @@ fn a_nym_created_by_plain_gpg_as_in_the_guide_is_usable_by_the_client() {
 #[test]
 fn sq_reads_client_requests_and_server_articles() {
     let t = tempfile::tempdir().unwrap();
-    let srv = Server::new(t.path(), "nym.test");
+    let srv = Server::for_client("nym.test");
     let l = Life { home: t.path().join("home"), g: gnupg_home(t.path()), srv, _t: t };
     let dir = l._t.path();
     let out = dir.join("out");
@@ -273,7 +246,7 @@ fn sq_reads_client_requests_and_server_articles() {
     ok(
         l.nym()
             .args(["new", "gina@nym.test", "--hsub", "panda", "--via", &l.srv.via(), "--server-key"])
-            .arg(&l.srv.key),
+            .arg(l.srv.key_file()),
         None,
     );
     std::fs::write(dir.join("gina.pub"), ok(l.nym().args(["export", "gina@nym.test"]), None)).unwrap();
@@ -296,7 +269,7 @@ fn sq_reads_client_requests_and_server_articles() {
     let o = run(
         Command::new("sq")
             .args(["decrypt", "--recipient-key"])
-            .arg(l.srv.dir.join("server.key"))
+            .arg(l.srv.home.join("server.key"))
             .arg("--signer-cert")
             .arg(dir.join("gina.pub")),
         Some(body_of(&mail).as_bytes()),
@@ -313,7 +286,7 @@ fn sq_reads_client_requests_and_server_articles() {
             .args(["decrypt", "--recipient-key"])
             .arg(dir.join("gina.sec"))
             .arg("--signer-cert")
-            .arg(&l.srv.key),
+            .arg(l.srv.key_file()),
         Some(body_of(&art).as_bytes()),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -1,15 +1,12 @@
 //! The SMTP hand-off, against a scripted SMTP server: the request arrives
 //! with the right envelope, dot-stuffing intact, and a neutral EHLO.
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use common::*;
+use crate::util::*;
 
 /// Accept one SMTP session; send back (commands, message data).
 fn fake_smtp() -> (u16, mpsc::Receiver<(Vec<String>, String)>) {

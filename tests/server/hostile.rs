@@ -6,8 +6,7 @@
 //! Messages named `gen:*` are built here: they are big, or OpenPGP data
 //! that must be encrypted to this test's own server key.
 
-mod common;
-use common::*;
+use crate::util::*;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -47,7 +46,7 @@ fn deliver(s: &Server, rcpt: &str, msg: &[u8]) -> Outcome {
     let timed = std::path::Path::new("/usr/bin/time").exists();
     let mut c = if timed {
         let mut c = std::process::Command::new("/usr/bin/time");
-        c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(BIN).arg("--config").arg(&s.config);
+        c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(NYMGATE).arg("--config").arg(&s.config);
         c
     } else {
         s.cmd()

@@ -1,8 +1,7 @@
 //! send@ (PROTOCOL.md section 6) and the defences of section 7, with real
 //! GnuPG as the nym and a capture script as sendmail.
 
-mod common;
-use common::*;
+use crate::util::*;
 use std::path::PathBuf;
 
 struct Capture {

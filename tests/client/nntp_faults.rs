@@ -1,9 +1,6 @@
 //! High-water marks and dropped connections, against a tiny scripted NNTP
 //! server (real INN cannot be told to hang up in the middle of an article).
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,7 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::util::*;
 
 #[derive(Default)]
 struct State {

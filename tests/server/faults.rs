@@ -7,8 +7,7 @@
 //! - `NYMGATE_SOAK_WORKERS` x `NYMGATE_SOAK_MSGS`  parallel deliveries and
 //!   messages per worker in the soak (default 16 x 10)
 
-mod common;
-use common::*;
+use crate::util::*;
 
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -70,13 +69,6 @@ fn spawn_deliver(s: &Server, rcpt: &str, msg: &[u8]) -> std::process::Child {
     let _ = stdin.write_all(msg);
     drop(stdin);
     child
-}
-
-/// Run `flush` and insist it worked.
-fn flush(s: &Server) -> String {
-    let out = s.admin(&["flush"]);
-    assert!(out.status.success(), "flush failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn db(s: &Server) -> rusqlite::Connection {
@@ -166,7 +158,7 @@ fn crash_at_any_point_then_mta_retry_and_flush_give_exactly_one_of_each() {
     }
     // Items claimed by processes that died are picked up by flush.
     std::thread::sleep(Duration::from_millis(2100));
-    flush(&s);
+    s.flush();
     assert_eq!(outbox_len(&s), 0, "flush left items queued");
     eprintln!(
         "crash test: {runs} messages, {killed} processes killed, {finished_first} finished before the shot"
@@ -260,13 +252,13 @@ fn sendmail_failing_or_hanging_keeps_the_mail_queued_and_flush_sends_it_once() {
         assert!(sm.accepted().iter().all(|m| !m.contains(&marker)));
         // A flush while sendmail is still broken keeps it queued too.
         make_all_due(&s);
-        flush(&s);
+        s.flush();
         assert_eq!(outbox_len(&s), 1, "a failed flush must keep the mail ({mode})");
         // Repaired: the next flush sends it, once; more flushes change nothing.
         sm.mode("ok");
         make_all_due(&s);
-        flush(&s);
-        flush(&s);
+        s.flush();
+        s.flush();
         assert_eq!(outbox_len(&s), 0);
         let n = sm.accepted().iter().filter(|m| m.contains(&marker)).count();
         assert_eq!(n, 1, "mail sent {n} times after sendmail {mode}");
@@ -288,12 +280,12 @@ fn inews_failing_or_hanging_keeps_the_article_queued_and_flush_posts_it_once() {
         assert_eq!(s.deliver_raw("alice@nym.example", &mail("alice@nym.example", &marker)), 0);
         assert_eq!(outbox_len(&s), 1, "the article must stay queued ({mode})");
         make_all_due(&s);
-        flush(&s);
+        s.flush();
         assert_eq!(outbox_len(&s), 1);
         inews.mode("ok");
         make_all_due(&s);
-        flush(&s);
-        flush(&s);
+        s.flush();
+        s.flush();
         assert_eq!(outbox_len(&s), 0);
         let mut n = 0;
         for art in inews.accepted() {
@@ -389,15 +381,7 @@ fn disk_full_defers_with_75_keeps_the_database_and_delivers_once_space_returns()
         }
     };
     // A server whose whole home lives on the small file system.
-    let home = mnt.join("home");
-    let out = Command::new(BIN)
-        .args(["init", "--home"])
-        .arg(&home)
-        .args(["--domain", "nym.example"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let s = Server { dir, config: home.join("nymgate.toml"), home, domain: "nym.example".into() };
+    let s = Server::init(dir, mnt.join("home"), &["nym.example"], &[]);
     let g = Gpg::new();
     g.import(&s.key_export());
     g.gen_modern("alice@nym.example");
@@ -429,7 +413,7 @@ fn disk_full_defers_with_75_keeps_the_database_and_delivers_once_space_returns()
         }
         integrity_ok(&s);
         make_all_due(&s);
-        flush(&s);
+        s.flush();
         assert_eq!(outbox_len(&s), 0);
     }
     assert!(deferred > 0, "a completely full disk never made deliver defer");
@@ -496,14 +480,8 @@ fn soak_parallel_deliveries_with_flush_and_admin_lose_nothing_and_duplicate_noth
                 sc.spawn(move || {
                     for i in 0..per {
                         let msg = mail("alice@nym.example", &format!("<soak-{w}-{i}>"));
-                        let out = common::run_with_input(
-                            {
-                                let mut c = s.cmd();
-                                c.args(["deliver", "--recipient", "alice@nym.example"]);
-                                c
-                            },
-                            &msg,
-                        );
+                        let out =
+                            run(s.cmd().args(["deliver", "--recipient", "alice@nym.example"]), Some(&msg));
                         if out.status.code() != Some(0) {
                             failures.lock().unwrap().push(format!(
                                 "deliver {w}/{i} exited {:?}: {}",
@@ -527,7 +505,7 @@ fn soak_parallel_deliveries_with_flush_and_admin_lose_nothing_and_duplicate_noth
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    flush(&s);
+    s.flush();
     assert_eq!(outbox_len(&s), 0);
     let arts = s.articles();
     assert_eq!(arts.len(), before + workers * per, "article count");

@@ -3,9 +3,6 @@
 //! `nym fetch` reads them back over NNTP. Needs inn2; the helper script
 //! `client_inn_setup.sh` installs and starts it if needed (CI runs it too).
 
-#[path = "client_common.rs"]
-mod common;
-
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -13,7 +10,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 
 const INN: &str = "nntp://127.0.0.1:119";
 
@@ -25,7 +22,7 @@ fn inn_ready() {
 /// Offer every article of the server's news spool not offered yet to INN.
 fn feed_inn(srv: &Server, fed: &mut HashSet<PathBuf>) -> usize {
     let mut n = 0;
-    for p in files(&srv.news(), "art") {
+    for p in files(&srv.news_spool(), "art") {
         if p.file_name().unwrap().to_string_lossy().starts_with('.') || !fed.insert(p.clone()) {
             continue;
         }
@@ -65,16 +62,11 @@ fn feed_inn(srv: &Server, fed: &mut HashSet<PathBuf>) -> usize {
     n
 }
 
-fn kept(out: &str) -> u64 {
-    let (_, rest) = out.rsplit_once(" examined, ").expect("fetch summary");
-    rest.split_whitespace().next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn the_life_of_a_nym_through_inn() {
     inn_ready();
     let t = tempfile::tempdir().unwrap();
-    let srv = Server::new(t.path(), "nym.test");
+    let srv = Server::for_client("nym.test");
     let home = t.path().join("home");
     let g = gnupg_home(t.path());
     let via = srv.via();
@@ -94,7 +86,7 @@ fn the_life_of_a_nym_through_inn() {
     ok(
         nym(&home, &g)
             .args(["new", "alice@nym.test", "--hsub", &hsub, "--via", &via, "--server-key"])
-            .arg(&srv.key),
+            .arg(srv.key_file()),
         None,
     );
     let f = fetch(&mut fed);

@@ -1,27 +1,6 @@
 //! url@ (PROTOCOL.md section 8) against a local HTTP server.
 
-mod common;
-use common::*;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-
-/// A tiny HTTP server on 127.0.0.1 answering every request with `body`.
-fn serve(body: &'static str) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut c in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = c.write_all(resp.as_bytes());
-        }
-    });
-    port
-}
+use crate::util::*;
 
 fn request(s: &Server, g: &Gpg, text: &str) {
     let enc = g.encrypt("url@nym.example", text.as_bytes());
@@ -33,7 +12,7 @@ fn local_addresses_are_refused_by_default() {
     let s = Server::new(&["nym.example"]);
     let g = Gpg::new();
     g.import(&s.key_export());
-    let port = serve("<p>secret intranet page</p>");
+    let port = http_page("<p>secret intranet page</p>");
     request(&s, &g, &format!("url: http://127.0.0.1:{port}/\nkey: k3y\nhsub: hs\n"));
     let arts = s.articles_for_hsub("hs");
     assert_eq!(arts.len(), 1);
@@ -50,7 +29,7 @@ fn fetched_with_the_switch_on_and_subject_is_hsub_of_key() {
     s.set("url", "allow_private", "true");
     let g = Gpg::new();
     g.import(&s.key_export());
-    let port = serve("<p>hello from the page</p>");
+    let port = http_page("<p>hello from the page</p>");
     // No hsub line: the Subject is the hSub of the key.
     request(&s, &g, &format!("url: 127.0.0.1:{port}/page\nsource: http://127.0.0.1:1/\nkey: k3y\n"));
     let arts = s.articles_for_hsub("k3y");

@@ -1,0 +1,8 @@
+//! The client, `nym`, against the real `nymgate`, plain gpg, sq, INN and
+//! scripted SMTP and NNTP servers.
+
+mod gpg_interop;
+mod inn;
+mod life;
+mod nntp_faults;
+mod smtp;

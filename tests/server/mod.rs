@@ -1,0 +1,9 @@
+//! The server, `nymgate`, as its MTA and its operator drive it.
+
+mod bad_input;
+mod faults;
+mod hostile;
+mod interop_gpg;
+mod outbox;
+mod send;
+mod url;
