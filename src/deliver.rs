@@ -259,13 +259,7 @@ pub fn request(
         let d = handle::dispatch(&view, service, &req, key);
         let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
         match ctx.record(digest, &d, rendered.items)? {
-            Applied::Committed(c) => {
-                let mut done = finish(ctx, &d, c);
-                if let (Some(o), Outcome::Fetched) = (rendered.outcome, done.outcome) {
-                    done.outcome = o;
-                }
-                return Ok(done);
-            }
+            Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
             Applied::Retry => continue,
         }
     }

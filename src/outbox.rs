@@ -58,6 +58,41 @@ fn hand_off_one(cfg: &Config, store: &Store, id: i64, item: &OutItem) -> bool {
     }
 }
 
+/// Fetch and post every waiting url@ request. A request is answered once:
+/// it is marked done in the transaction that queues its reply, and a
+/// reply that cannot be built (bad key text) is dropped with a log line.
+fn answer_url_requests(cfg: &Config, store: &Store) {
+    loop {
+        let next = match store::url_next(store) {
+            Ok(Some(n)) => n,
+            Ok(None) => return,
+            Err(_) => return event("url", "queue_unreadable"),
+        };
+        let (id, request) = next;
+        let reply = crate::handle::url::read_queued(&request).map(|q| crate::channel::url::reply(cfg, &q));
+        let mut mine = Vec::new();
+        let result = (|| -> Result<&'static str> {
+            let tx = store.unchecked()?;
+            let outcome = match reply {
+                Some(Ok((item, outcome))) => {
+                    queue(cfg, &tx, store::now(), item, &mut mine)?;
+                    outcome.as_str()
+                }
+                Some(Err(_)) | None => "unanswerable",
+            };
+            store::url_done(&tx, id)?;
+            tx.commit()?;
+            Ok(outcome)
+        })();
+        match result {
+            Ok(outcome) => event("url", outcome),
+            // The request stays; the next flush tries again.
+            Err(_) => return event("url", "deferred"),
+        }
+        hand_off_mine(cfg, store, mine);
+    }
+}
+
 pub struct FlushReport {
     pub sent: usize,
     pub failed: usize,
@@ -77,8 +112,11 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
         store::expire_holds(&tx, now)?;
         store::replay_prune(&tx, now - cfg.send.replay_window as i64 - cfg.send.future_skew as i64)?;
         store::received_prune(&tx, now - 14 * 86400)?;
+        store::url_prune(&tx, now - 3600)?;
         tx.commit()?;
     }
+    // url@ requests wait for the timer: fetching never holds the MTA.
+    answer_url_requests(cfg, &store);
     loop {
         let batch = {
             let tx = store.unchecked()?;

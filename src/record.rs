@@ -96,6 +96,9 @@ pub fn apply(
                 deleted = true;
             }
             Change::SendCount(n) => store::update_send_count(&tx, n)?,
+            Change::QueueUrl { request } => {
+                store::url_enqueue(&tx, request, now)?;
+            }
             Change::Hold { recipient, raw, keyids, until } => {
                 store::expire_holds(&tx, now)?;
                 // Anyone can have signed messages held: caps per key and in
@@ -133,5 +136,6 @@ fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
         Guard::SendCounters { id: _, fingerprint, day, count, told } => {
             store::send_counters(tx, fingerprint)? == Some((*day, *count, *told))
         }
+        Guard::UrlQuota { since, max } => store::url_count_since(tx, *since)? < *max as i64,
     })
 }

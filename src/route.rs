@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn an_extension_reaches_the_nym_or_service() {
-        assert_eq!(route(&cfg(), "alice+news@nym.example"), Route::Nym { local: "alice".into(), domain: "nym.example".into() });
+        assert_eq!(
+            route(&cfg(), "alice+news@nym.example"),
+            Route::Nym { local: "alice".into(), domain: "nym.example".into() }
+        );
         assert_eq!(
             route(&cfg(), "config+x@nym.example"),
             Route::Service { service: Service::Config, domain: "nym.example".into() }

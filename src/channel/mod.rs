@@ -7,22 +7,20 @@ pub mod url;
 
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::handle::{Addressee, Outcome, Post, Wrapping};
+use crate::handle::{Addressee, Post, Wrapping};
 use crate::pgp::ServerKey;
 use crate::protocol::article::notice;
 use crate::store::OutItem;
 
-/// Items ready for the outbox, and an outcome the rendering refined (url@
-/// knows how many pages it got only after fetching them).
+/// Items ready for the outbox.
 pub struct Rendered {
     pub items: Vec<OutItem>,
-    pub outcome: Option<Outcome>,
 }
 
 /// Render every post except [`Post::Inbound`], which the delivery shell
 /// streams itself.
 pub fn render(cfg: &Config, server: &mut ServerKey, posts: Vec<Post>) -> Result<Rendered, Failure> {
-    let mut out = Rendered { items: Vec::with_capacity(posts.len()), outcome: None };
+    let mut out = Rendered { items: Vec::with_capacity(posts.len()) };
     for p in posts {
         match p {
             Post::Notice { to, from, address, subject, text } => {
@@ -34,11 +32,6 @@ pub fn render(cfg: &Config, server: &mut ServerKey, posts: Vec<Post>) -> Result<
                 out.items.push(aam::article_for(cfg, server, cert, &wrap, &mut &payload[..], payload.len())?);
             }
             Post::Item(i) => out.items.push(i),
-            Post::UrlReply { urls, skipped, key, hsub } => {
-                let (item, outcome) = url::reply(cfg, &urls, skipped, &key, &hsub)?;
-                out.items.push(item);
-                out.outcome = Some(outcome);
-            }
             // Streamed by the delivery shell; never rendered from memory.
             Post::Inbound(_) => return Err(Failure::Temp(anyhow::anyhow!("inbound post outside deliver"))),
         }

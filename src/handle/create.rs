@@ -270,7 +270,14 @@ mod tests {
     #[test]
     fn look_alike_names_are_refused_to_the_key_that_asked() {
         let k = Kit::new();
-        for bad in ["c\u{43e}nfig", "al\u{200b}ice", "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}", "config+x", "postmaster+x", "a"] {
+        for bad in [
+            "c\u{43e}nfig",
+            "al\u{200b}ice",
+            "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}",
+            "config+x",
+            "postmaster+x",
+            "a",
+        ] {
             let d = run(&k, b"", KeyOffer::Valid(Box::new(offer(&k, bad))));
             assert_eq!(d.outcome, Outcome::RefusedInvalidName, "{bad:?}");
             assert!(d.effects.changes.is_empty());

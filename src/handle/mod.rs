@@ -115,8 +115,6 @@ pub enum Post {
     Inbound(Box<Nym>),
     /// A ready mail or news item (what a nym sent).
     Item(OutItem),
-    /// Fetch these pages and post the reply encrypted with `key` alone.
-    UrlReply { urls: Vec<String>, skipped: usize, key: String, hsub: String },
 }
 
 /// A change to the stored state.
@@ -134,6 +132,8 @@ pub enum Change {
     SendCount(Box<Nym>),
     /// Keep a signed message from an unknown key until `until`.
     Hold { recipient: String, raw: Vec<u8>, keyids: Vec<String>, until: i64 },
+    /// A url@ request for the flush timer (its plaintext, rewritten).
+    QueueUrl { request: Vec<u8> },
 }
 
 /// A condition checked under the write lock, since the view was read
@@ -148,6 +148,8 @@ pub enum Guard {
     AddressFree { local: String, domain: String },
     /// The nym's send counters are still these.
     SendCounters { id: i64, fingerprint: String, day: i64, count: i64, told: bool },
+    /// Fewer than `max` url@ requests arrived since `since`.
+    UrlQuota { since: i64, max: u32 },
 }
 
 /// What to do when a [`Guard`] fails.

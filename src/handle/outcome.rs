@@ -75,6 +75,8 @@ outcomes! {
     // url@.
     NoKey => "no_key",
     NoUrl => "no_url",
+    UrlQueued => "queued",
+    UrlRateLimited => "url_rate_limited",
     Fetched => "fetched",
     SomeFailed => "some_failed",
     AllFailed => "all_failed",

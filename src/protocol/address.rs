@@ -176,7 +176,13 @@ mod tests {
 
     #[test]
     fn look_alike_and_invisible_names_are_refused() {
-        for bad in ["c\u{43e}nfig", "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}", "al\u{200b}ice", "\u{202e}ecila", "alic\u{0435}"] {
+        for bad in [
+            "c\u{43e}nfig",
+            "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}",
+            "al\u{200b}ice",
+            "\u{202e}ecila",
+            "alic\u{0435}",
+        ] {
             assert!(!is_valid_nym_name(bad), "{bad:?}");
         }
     }

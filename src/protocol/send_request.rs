@@ -526,7 +526,9 @@ mod tests {
 
     #[test]
     fn resent_headers_are_removed() {
-        let o = out("To: bob@example.org\nResent-From: ceo@bank.example\nResent-Sender: x@y\nRESENT-TO: z@w\n\nx\n");
+        let o = out(
+            "To: bob@example.org\nResent-From: ceo@bank.example\nResent-Sender: x@y\nRESENT-TO: z@w\n\nx\n",
+        );
         let m = String::from_utf8(o.mail).unwrap();
         assert!(!m.to_ascii_lowercase().contains("resent-"), "{m}");
     }
@@ -539,7 +541,9 @@ mod tests {
 
     #[test]
     fn eight_bit_body_leaves_byte_for_byte() {
-        let mut msg = b"To: bob@example.org\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9 \xff\x00\r\n".to_vec();
+        let mut msg =
+            b"To: bob@example.org\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9 \xff\x00\r\n"
+                .to_vec();
         let o = build_outgoing("alice@nym.example", &msg, || "<n@x>".into());
         let body_at = msg.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
         let body = msg.split_off(body_at);

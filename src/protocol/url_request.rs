@@ -84,7 +84,11 @@ pub fn build_reply(domain: &str, pages: &[Page], skipped: usize) -> Vec<u8> {
         BodyPart::Text(summary.into()),
     )];
     all.extend(parts);
+    // Our own Message-ID: the library's default names the machine.
+    let mut id = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
     MessageBuilder::new()
+        .message_id(format!("{}@{domain}", hex::encode(id)))
         .from(("URL retrieval".to_string(), format!("url@{domain}")))
         .subject("Your URL request")
         .body(MimePart::new(ContentType::new("multipart/mixed"), BodyPart::Multipart(all)))
@@ -141,6 +145,10 @@ mod tests {
         ];
         let r = String::from_utf8(build_reply("d.example", &pages, 0)).unwrap();
         assert!(r.contains("multipart/mixed"));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let msgid = r.lines().find(|l| l.starts_with("Message-ID:")).unwrap();
+        assert!(msgid.ends_with("@d.example>"), "{msgid}");
+        assert!(host.trim().is_empty() || !r.contains(host.trim()), "the reply names the host");
         assert!(r.contains("text/html"));
         assert!(r.contains("Could not fetch b: address is not public"));
     }

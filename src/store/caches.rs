@@ -103,8 +103,40 @@ pub fn held_counts(c: &impl Db, keyids: &[String]) -> Result<(i64, i64, i64)> {
     for k in keyids {
         per_key = per_key.max(st.query_row([k], |r| r.get(0))?);
     }
-    let (count, bytes) = c
-        .conn()
-        .query_row("SELECT count(*), coalesce(sum(length(message)), 0) FROM held", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (count, bytes) =
+        c.conn().query_row("SELECT count(*), coalesce(sum(length(message)), 0) FROM held", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     Ok((per_key, count, bytes))
+}
+
+/// Queue a url@ request (its plaintext) for the flush timer.
+pub fn url_enqueue(c: &impl Db, request: &[u8], now: i64) -> Result<i64> {
+    c.conn().execute("INSERT INTO url_requests(received, request) VALUES (?1, ?2)", params![now, request])?;
+    Ok(c.conn().last_insert_rowid())
+}
+
+/// url@ requests accepted since `since` (done or not).
+pub fn url_count_since(c: &impl Db, since: i64) -> Result<i64> {
+    Ok(c.conn().query_row("SELECT count(*) FROM url_requests WHERE received >= ?1", [since], |r| r.get(0))?)
+}
+
+/// The oldest url@ request still waiting.
+pub fn url_next(c: &impl Db) -> Result<Option<(i64, Vec<u8>)>> {
+    Ok(c.conn()
+        .query_row("SELECT id, request FROM url_requests WHERE done = 0 ORDER BY id LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default()))
+        })
+        .optional()?)
+}
+
+/// The request was answered: forget its text (it holds the key).
+pub fn url_done(c: &impl Db, id: i64) -> Result<()> {
+    c.conn().execute("UPDATE url_requests SET done = 1, request = NULL WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Forget answered requests older than `before`.
+pub fn url_prune(c: &impl Db, before: i64) -> Result<usize> {
+    Ok(c.conn().execute("DELETE FROM url_requests WHERE done = 1 AND received < ?1", [before])?)
 }

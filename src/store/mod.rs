@@ -79,6 +79,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX held_keys_by_held ON held_keys(held_id);
     "#,
+    // 2: url@ requests wait here for the flush timer, off the MTA's path;
+    // done rows stay (without the request) for the hourly cap.
+    r#"
+    CREATE TABLE url_requests(
+        id       INTEGER PRIMARY KEY,
+        received INTEGER NOT NULL,
+        done     INTEGER NOT NULL DEFAULT 0,
+        request  BLOB
+    );
+    CREATE INDEX url_requests_by_received ON url_requests(received);
+    "#,
 ];
 
 pub fn now() -> i64 {

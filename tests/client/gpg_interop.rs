@@ -234,7 +234,8 @@ fn articles_made_by_gpg_are_fetched_and_read() {
         Some("sesame"),
     );
     fs::write(spool.join("2.art"), sym).unwrap();
-    let other = e.gpg_article(&nym_pub, &nymgate::protocol::hsub::hsub(b"koala", 48), "a3", "not mine\n", None);
+    let other =
+        e.gpg_article(&nym_pub, &nymgate::protocol::hsub::hsub(b"koala", 48), "a3", "not mine\n", None);
     fs::write(spool.join("3.art"), other).unwrap();
     // A file still being written by the server is skipped.
     fs::write(spool.join(".4.art.tmp"), "half").unwrap();
@@ -290,7 +291,8 @@ fn a_forged_article_is_flagged() {
     );
     let spool = e.out.join("spool");
     fs::create_dir_all(&spool).unwrap();
-    let art = format!("Subject: {}\nMessage-ID: <f@x>\n\n{armored}", nymgate::protocol::hsub::hsub(b"panda", 48));
+    let art =
+        format!("Subject: {}\nMessage-ID: <f@x>\n\n{armored}", nymgate::protocol::hsub::hsub(b"panda", 48));
     fs::write(spool.join("f.art"), art).unwrap();
     ok(e.nym().args(["fetch", "--server", &format!("spool:{}", spool.display())]), None);
     let out = run(e.nym().arg("read"), None);

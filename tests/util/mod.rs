@@ -207,7 +207,10 @@ impl Server {
 
     /// Articles whose Subject is the hSub of `pass`.
     pub fn articles_for_hsub(&self, pass: &str) -> Vec<Article> {
-        self.articles().into_iter().filter(|a| nymgate::protocol::hsub::matches(&a.subject, pass.as_bytes())).collect()
+        self.articles()
+            .into_iter()
+            .filter(|a| nymgate::protocol::hsub::matches(&a.subject, pass.as_bytes()))
+            .collect()
     }
 
     pub fn mails(&self) -> Vec<String> {
