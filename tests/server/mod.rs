@@ -1,5 +1,6 @@
 //! The server, `nymgate`, as its MTA and its operator drive it.
 
+mod attacks;
 mod bad_input;
 mod faults;
 mod hostile;

@@ -352,3 +352,74 @@ fn failing_sendmail_keeps_the_mail_queued_until_flush() {
     assert_eq!(cap.sent().len(), 1);
     assert!(!s.db_snapshot().contains("Text(\"mail\")"));
 }
+
+#[test]
+fn bare_cr_and_nul_cannot_smuggle_headers() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    let cap = Capture::install(&s);
+    let msg = "To: bob@example.org\nSubject: hi\rFrom: ceo@bank.example\rBcc: spy@evil.example\nFrom\0: ceo@bank.example\n\nbody\n";
+    assert_eq!(send_as(&s, &g, "alice@nym.example", msg), 0);
+    let sent = cap.sent();
+    assert_eq!(sent.len(), 1);
+    let h = header_block(&sent[0].msg);
+    assert!(!sent[0].msg.contains('\r') && !sent[0].msg.contains('\0'), "{h:?}");
+    assert_eq!(h.lines().filter(|l| l.starts_with("From:")).count(), 1, "{h}");
+    assert!(h.lines().any(|l| l == "From: alice@nym.example"), "{h}");
+    assert!(!sent[0].args.iter().any(|a| a.contains("spy@")), "{:?}", sent[0].args);
+}
+
+#[test]
+fn addresses_in_display_names_and_resent_headers_do_not_leave() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    let cap = Capture::install(&s);
+    for from in [
+        "\"ceo@bank.example\" <alice@nym.example>",
+        "=?UTF-8?B?Y2VvQGJhbmsuZXhhbXBsZQ==?= <alice@nym.example>",
+    ] {
+        let msg = format!(
+            "From: {from}\nTo: bob@example.org\nResent-From: ceo@bank.example\nResent-Sender: ceo@bank.example\n\nx\n"
+        );
+        assert_eq!(send_as(&s, &g, "alice@nym.example", &msg), 0);
+    }
+    for m in cap.sent() {
+        assert!(!m.msg.contains("ceo@bank"), "{}", m.msg);
+        assert!(header_block(&m.msg).lines().any(|l| l == "From: alice@nym.example"), "{}", m.msg);
+    }
+}
+
+#[test]
+fn every_shown_to_and_cc_address_gets_the_mail() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    let cap = Capture::install(&s);
+    let msg = "To: a@example.org\nTo: b@example.org\nCc: c@example.org\nCc: d@example.org\n\nx\n";
+    assert_eq!(send_as(&s, &g, "alice@nym.example", msg), 0);
+    let args = cap.sent()[0].args.join(" ");
+    assert!(args.ends_with("-- a@example.org b@example.org c@example.org d@example.org"), "{args}");
+}
+
+#[test]
+fn eight_bit_body_leaves_byte_for_byte() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    let body: &[u8] = b"caf\xe9 cr\xe8me \xff\n";
+    let mut msg = b"To: bob@example.org\nContent-Type: text/plain; charset=iso-8859-1\n\n".to_vec();
+    msg.extend_from_slice(body);
+    let cap = Capture::install(&s);
+    let enc = g.sign_encrypt("send@nym.example", "alice@nym.example", &msg);
+    assert_eq!(s.deliver_pgp("send@nym.example", &enc), 0);
+    let mails = files(&cap.dir, "msg");
+    assert_eq!(mails.len(), 1);
+    let bytes = std::fs::read(&mails[0]).unwrap();
+    assert!(bytes.ends_with(body), "{:?}", String::from_utf8_lossy(&bytes));
+}
+
+#[test]
+fn too_many_recipients_are_refused_and_the_nym_told() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    let cap = Capture::install(&s);
+    let many: Vec<String> = (0..1000).map(|i| format!("r{i}@example.org")).collect();
+    let msg = format!("To: {}\nSubject: blast\n\nx\n", many.join(", "));
+    assert_eq!(send_as(&s, &g, "alice@nym.example", &msg), 0);
+    assert!(cap.sent().is_empty());
+    let told = notices(&s, &g, "panda");
+    assert!(told.iter().any(|t| t.contains("1000 recipients") && t.contains("at most 20")), "{told:?}");
+}

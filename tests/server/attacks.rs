@@ -1,0 +1,101 @@
+//! Regression tests for the defects an attacker found (issue 10), each
+//! sending the hostile input to the real binary and checking the safe
+//! outcome. The send@ header cases live in `send.rs`.
+
+use crate::util::*;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn look_alike_and_invisible_names_get_no_nym() {
+    let s = Server::new(&["nym.example"]);
+    let g = Gpg::new();
+    g.import(&s.key_export());
+    // Cyrillic o, fullwidth letters, a zero-width space, a right-to-left
+    // override, and reserved names with an extension.
+    for name in [
+        "c\u{43e}nfig",
+        "\u{ff53}\u{ff45}\u{ff4e}\u{ff44}",
+        "al\u{200b}ice",
+        "\u{202e}ecila",
+        "postmaster+x",
+        "config+x",
+    ] {
+        let addr = format!("{name}@nym.example");
+        g.gen_modern(&addr);
+        let req = g.creation_request(&addr, "nym.example", "hsub: look\n");
+        let (code, log) =
+            s.deliver_logged("config@nym.example", &[b"Subject: x\n\n".as_slice(), &req].concat());
+        assert_eq!(code, 0, "{name:?}: {log}");
+        assert!(log.contains("refused_invalid_name"), "{name:?}: {log}");
+    }
+    let list = s.admin(&["nym", "list"]);
+    assert!(list.stdout.is_empty(), "a nym was created: {}", String::from_utf8_lossy(&list.stdout));
+    // Each refusal went to the key that asked.
+    let refusals = s.articles_for_hsub("look");
+    assert_eq!(refusals.len(), 6);
+    let text = String::from_utf8(g.decrypt(refusals[0].body.as_bytes()).stdout).unwrap();
+    assert!(text.contains("Nym refused: invalid name"), "{text}");
+}
+
+#[test]
+fn mail_to_an_extension_reaches_the_nym() {
+    let (s, _g) = server_with_nym("alice", "hsub: panda\n");
+    assert_eq!(s.deliver_raw("alice+lists@nym.example", b"Subject: x\n\nhello\n"), 0);
+    assert_eq!(s.articles_for_hsub("panda").len(), 2, "creation notice and the mail");
+    // A reserved name with an extension is no nym either.
+    assert_eq!(s.deliver_raw("postmaster+x@nym.example", b"Subject: x\n\nhello\n"), 67);
+}
+
+#[test]
+fn recipient_that_is_not_utf8_is_no_user_and_an_8bit_sender_is_fine() {
+    let (s, _g) = server_with_nym("alice", "hsub: panda\n");
+    let mut c = s.cmd();
+    c.arg("deliver").arg("--recipient").arg(std::ffi::OsStr::from_bytes(b"al\xffice@nym.example"));
+    let out = run(&mut c, Some(b"Subject: x\n\nhi\n"));
+    assert_eq!(out.status.code(), Some(67), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut c = s.cmd();
+    c.args(["deliver", "--recipient", "alice@nym.example", "--sender"]);
+    c.arg(std::ffi::OsStr::from_bytes(b"j\xf6rg@example.org"));
+    let out = run(&mut c, Some(b"Subject: x\n\nhi\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn readable_write_ahead_log_is_refused() {
+    let (s, _g) = server_with_nym("alice", "");
+    let wal = s.home.join("nymgate.db-wal");
+    assert!(wal.exists(), "deliveries keep the WAL between processes");
+    std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(s.deliver_raw("alice@nym.example", b"Subject: x\n\nhello\n"), 75);
+    let out = s.admin(&["nym", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nymgate.db-wal"));
+    std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(s.deliver_raw("alice@nym.example", b"Subject: x\n\nhello\n"), 0);
+}
+
+#[test]
+fn held_messages_are_capped_per_key() {
+    let s = Server::new(&["nym.example"]);
+    let g = Gpg::new();
+    g.import(&s.key_export());
+    g.gen_modern("stranger@nym.example");
+    let mut held = 0;
+    for i in 0..12 {
+        let enc = g.sign_encrypt(
+            "send@nym.example",
+            "stranger@nym.example",
+            format!("To: a@b.example\n\n{i}\n").as_bytes(),
+        );
+        let (code, log) =
+            s.deliver_logged("send@nym.example", &[b"Subject: x\n\n".as_slice(), &enc].concat());
+        assert_eq!(code, 0);
+        if log.contains("held_unknown_signer") {
+            held += 1;
+        } else {
+            assert!(log.contains("hold_full_dropped"), "{log}");
+        }
+    }
+    assert_eq!(held, 8, "default max_held_per_key");
+}
