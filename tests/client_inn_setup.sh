@@ -1,6 +1,6 @@
 #!/bin/sh
 # Make sure a local INN serves alt.anonymous.messages on 127.0.0.1:119, for
-# tests/client_inn.rs. Idempotent: installs inn2 only when missing, starts
+# tests/client/inn.rs. Idempotent: installs inn2 only when missing, starts
 # innd only when it is not answering, creates the group only when absent.
 # Leaves an INN that someone else already runs alone apart from the group.
 set -eu

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the static hostile messages of tests/corpus (small files). The big
-and the OpenPGP ones are made by tests/hostile.rs at test time, because they
-are large or must be encrypted to each test's own server key."""
+and the OpenPGP ones are made by tests/server/hostile.rs at test time,
+because they are large or must be encrypted to each test's own server key."""
 import os
 
 H = b"From: attacker@evil.example\nTo: config@nym.example\nSubject: x\n"
