@@ -69,7 +69,8 @@ pub fn init(home: &Path, domains: &[String], rsa: Option<u32>) -> Result<InitRep
     write_private(&cfg.key_path(), &pgp::tsk_armored(&cert)?)?;
     // Create the database file ourselves so it is 0600 from the start.
     write_private(&cfg.db_path(), b"")?;
-    Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
+    let mut store = Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
+    crate::recipients::rewrite(&cfg, &mut store)?;
     for dir in [&cfg.news.spool, &cfg.mail.spool] {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     }
@@ -178,21 +179,28 @@ pub fn nym_delete(cfg: &Config, addr: &str) -> Result<()> {
     let n = find_nym_tx(&tx, addr)?;
     store::delete_nym(&tx, n.id)?;
     tx.commit()?;
+    crate::recipients::rewrite_or_log(cfg, &mut store);
     store.scrub_wal()?;
     Ok(())
 }
 
-/// `nym expire`: remove nyms whose key has expired. Returns how many.
+/// `nym expire` (and every flush): erase nyms whose key has expired, as a
+/// delete does, and take them out of the recipient table. Returns how many.
 pub fn nym_expire(cfg: &Config) -> Result<usize> {
     let mut store = open_store(cfg)?;
+    expire_in(cfg, &mut store)
+}
+
+pub fn expire_in(cfg: &Config, store: &mut Store) -> Result<usize> {
     let now = store::now();
     let tx = store.write()?;
-    let ids: Vec<i64> = store::all_nyms(&tx)?.into_iter().filter(|n| n.expired(now)).map(|n| n.id).collect();
+    let ids = store::expired_ids(&tx, now)?;
     for id in &ids {
         store::delete_nym(&tx, *id)?;
     }
     tx.commit()?;
     if !ids.is_empty() {
+        crate::recipients::rewrite_or_log(cfg, store);
         store.scrub_wal()?;
     }
     Ok(ids.len())

@@ -31,6 +31,33 @@ pub struct Config {
     pub url: Url,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub mta: Mta,
+    #[serde(default)]
+    pub operator: Operator,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mta {
+    /// The table of deliverable addresses the MTA checks at RCPT time
+    /// (default `<home>/recipients`), rewritten on every create, delete
+    /// and expiry. Lines are `address address`, readable by Postfix's
+    /// `texthash:` and Exim's `lsearch`.
+    pub recipient_table: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Operator {
+    /// Where mail to postmaster@ and abuse@ of every hosted domain goes.
+    pub address: String,
+}
+
+impl Default for Operator {
+    fn default() -> Self {
+        Operator { address: "root@localhost".into() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +154,12 @@ pub struct Delivery {
     /// Random hold before hand-off, in seconds (0 and 0: hand off at once).
     pub latency_min: u64,
     pub latency_max: u64,
+    /// An item that could not be handed off for this many seconds is given
+    /// up (as Postfix's maximal_queue_lifetime); so is one refused for good
+    /// (an inews 441, sendmail saying the data is bad) after
+    /// `max_permanent_failures` attempts.
+    pub max_age: u64,
+    pub max_permanent_failures: u32,
     /// A sendmail or inews run that takes longer is killed and retried later.
     pub transport_timeout: u64,
     /// A queued item whose hand-off was claimed but not finished is retried
@@ -136,7 +169,14 @@ pub struct Delivery {
 
 impl Default for Delivery {
     fn default() -> Self {
-        Delivery { latency_min: 0, latency_max: 0, transport_timeout: 60, claim_timeout: 300 }
+        Delivery {
+            latency_min: 0,
+            latency_max: 0,
+            max_age: 5 * 86400,
+            max_permanent_failures: 3,
+            transport_timeout: 60,
+            claim_timeout: 300,
+        }
     }
 }
 
@@ -220,11 +260,13 @@ pub struct Log {
     pub level: String,
     /// Also write to stderr (always done when stderr is a terminal).
     pub stderr: bool,
+    /// Syslog facility: mail, daemon, user or local0 to local7.
+    pub facility: String,
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log { level: "info".into(), stderr: false }
+        Log { level: "info".into(), stderr: false, facility: "mail".into() }
     }
 }
 
@@ -275,6 +317,12 @@ impl Config {
         if self.news.injection_host.is_empty() {
             self.news.injection_host = d0.clone();
         }
+        if crate::logging::facility(&self.log.facility).is_none() {
+            bail!(
+                "log.facility {:?} is not a syslog facility (mail, daemon, user, local0..local7)",
+                self.log.facility
+            );
+        }
         if self.news.complaints_to.is_empty() {
             self.news.complaints_to = format!("abuse@{d0}");
         }
@@ -296,6 +344,10 @@ impl Config {
 
     pub fn key_path(&self) -> PathBuf {
         self.home.join("server.key")
+    }
+
+    pub fn recipient_table(&self) -> PathBuf {
+        self.mta.recipient_table.clone().unwrap_or_else(|| self.home.join("recipients"))
     }
 
     /// Reserved local parts: the protocol's and the operator's.
@@ -366,6 +418,12 @@ latency_max = 0
 transport_timeout = 60
 # Seconds after which an item claimed by a process that died is retried.
 claim_timeout = 300
+# An item not handed off after this many seconds is given up and counted in
+# `nymgate status` (5 days, like Postfix's maximal_queue_lifetime); one that
+# the news server or sendmail refuses for good is given up after this many
+# refusals. The nym is told when a mail it sent is given up.
+max_age = 432000
+max_permanent_failures = 3
 
 [send]
 # Recipients a nym may send to per UTC day (every recipient of a message
@@ -404,6 +462,18 @@ max_per_hour = 60
 level = "info"
 # Copy log lines to stderr (always done when stderr is a terminal).
 stderr = false
+# Syslog facility: mail, daemon, user or local0 .. local7.
+facility = "mail"
+
+[mta]
+# The table of deliverable addresses for the MTA's RCPT-time check
+# (Postfix texthash:, Exim lsearch), rewritten on every create, delete and
+# expiry. Default: recipients in the home directory.
+# recipient_table = "{h}/recipients"
+
+[operator]
+# Mail to postmaster@ and abuse@ of every hosted domain is forwarded here.
+address = "root@localhost"
 "#
         )
     }

@@ -63,6 +63,24 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
             outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
+        Route::Forward { domain } => {
+            let mut raw = Vec::new();
+            input.read_to_end(&mut raw).map_err(|e| Failure::Temp(e.into()))?;
+            if input.over_limit() {
+                return Err(Failure::Data("message larger than the size limit"));
+            }
+            let mut ctx = Ctx::open(cfg)?;
+            let view = View { cfg, now: ctx.now, blocklist: &[] };
+            let d = handle::forward::decide(&view, &domain, &raw);
+            let digest = input.digest();
+            let rendered = channel::render(cfg, &mut ctx.server, d.effects.posts.clone())?;
+            let result = match ctx.record(Some(&digest), &d, rendered.items)? {
+                Applied::Committed(c) => Ok(finish(&mut ctx, &d, c)),
+                Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),
+            };
+            outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
+            return result;
+        }
         Route::Service { service, .. } => service,
     };
     // Requests to the services are decrypted whole.

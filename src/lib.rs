@@ -37,6 +37,7 @@ pub mod logging;
 pub mod outbox;
 pub mod pgp;
 pub mod protocol;
+pub mod recipients;
 pub mod record;
 pub mod route;
 pub mod store;

@@ -1,4 +1,5 @@
-//! Logging to syslog (facility mail) and, from a terminal, to stderr.
+//! Logging to syslog (facility mail unless configured) and, from a
+//! terminal, to stderr.
 //!
 //! Privacy rule: callers log event kinds and outcomes only. No log line at
 //! any level may carry a nym name, a correspondent, a subject or content;
@@ -41,9 +42,33 @@ impl log::Log for Logger {
     fn flush(&self) {}
 }
 
-/// Install the logger. Without a syslog socket (containers, tests) we
-/// still log to stderr when asked.
+/// The syslog facility of a configuration word.
+pub fn facility(name: &str) -> Option<syslog::Facility> {
+    use syslog::Facility::*;
+    Some(match name.to_ascii_lowercase().as_str() {
+        "mail" => LOG_MAIL,
+        "daemon" => LOG_DAEMON,
+        "user" => LOG_USER,
+        "local0" => LOG_LOCAL0,
+        "local1" => LOG_LOCAL1,
+        "local2" => LOG_LOCAL2,
+        "local3" => LOG_LOCAL3,
+        "local4" => LOG_LOCAL4,
+        "local5" => LOG_LOCAL5,
+        "local6" => LOG_LOCAL6,
+        "local7" => LOG_LOCAL7,
+        _ => return None,
+    })
+}
+
+/// Install the logger (facility mail). Without a syslog socket
+/// (containers, tests) we still log to stderr when asked.
 pub fn init(level: &str, force_stderr: bool) {
+    init_with(level, force_stderr, "mail")
+}
+
+/// Install the logger with a configured syslog facility.
+pub fn init_with(level: &str, force_stderr: bool, facility_name: &str) {
     let level = match level.to_ascii_lowercase().as_str() {
         "error" => log::LevelFilter::Error,
         "warn" | "warning" => log::LevelFilter::Warn,
@@ -51,7 +76,7 @@ pub fn init(level: &str, force_stderr: bool) {
         _ => log::LevelFilter::Info,
     };
     let formatter = syslog::Formatter3164 {
-        facility: syslog::Facility::LOG_MAIL,
+        facility: facility(facility_name).unwrap_or(syslog::Facility::LOG_MAIL),
         hostname: None,
         process: "nymgate".into(),
         pid: std::process::id(),

@@ -63,7 +63,7 @@ fn run() -> i32 {
                 // Without a configuration we cannot judge the message: keep it.
                 Err(_) => return EX_TEMPFAIL,
             };
-            logging::init(&cfg.log.level, cfg.log.stderr);
+            logging::init_with(&cfg.log.level, cfg.log.stderr, &cfg.log.facility);
             let stdin = std::io::stdin().lock();
             // A recipient that is not UTF-8 cannot be one of our addresses;
             // the sender is never used, so its bytes do not matter.
@@ -89,7 +89,7 @@ fn run() -> i32 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            logging::init(&cfg.log.level, cfg.log.stderr);
+            logging::init_with(&cfg.log.level, cfg.log.stderr, &cfg.log.facility);
             let res = admin(&cfg, other);
             match res {
                 Ok(()) => EX_OK,

@@ -102,7 +102,12 @@ pub struct FlushReport {
 /// `flush`: hand off every due item. Items are claimed in short
 /// transactions so that deliveries and other flushes keep going.
 pub fn flush(cfg: &Config) -> Result<FlushReport> {
-    let store = open_store(cfg)?;
+    let mut store = open_store(cfg)?;
+    // Expired nyms are erased by the timer, with the same erase as a delete.
+    let expired = crate::admin::expire_in(cfg, &mut store)?;
+    if expired > 0 {
+        log::info!("event=expire outcome=erased count={expired}");
+    }
     let lease = cfg.delivery.transport_timeout as i64 + 60;
     let (mut sent, mut failed) = (0, 0);
     // Housekeeping that needs no key: holds and caches past their time.

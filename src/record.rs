@@ -71,6 +71,7 @@ pub fn apply(
         }
     }
     let mut deleted = false;
+    let mut roster_changed = false;
     for c in &effects.changes {
         match c {
             Change::InsertNym { nym, keyids } => {
@@ -88,12 +89,14 @@ pub fn apply(
                     },
                 )?;
                 done.held.extend(store::held_for(&tx, keyids, now)?);
+                roster_changed = true;
             }
             Change::UpdateCert { id, cert, expires } => store::update_cert(&tx, *id, cert, *expires)?,
             Change::UpdateOptions(n) => store::update_options(&tx, n)?,
             Change::DeleteNym { id } => {
                 store::delete_nym(&tx, *id)?;
                 deleted = true;
+                roster_changed = true;
             }
             Change::SendCount(n) => store::update_send_count(&tx, n)?,
             Change::QueueUrl { request } => {
@@ -120,6 +123,9 @@ pub fn apply(
         outbox::queue(cfg, &tx, now, item, &mut done.mine)?;
     }
     tx.commit()?;
+    if roster_changed {
+        crate::recipients::rewrite_or_log(cfg, store);
+    }
     if deleted && store.scrub_wal().is_err() {
         // Push the erased pages out of the WAL too; failure here is not a
         // reason to redeliver (the delete is committed), so only log it.

@@ -2,12 +2,14 @@
 //! domain, a nym, or nowhere.
 
 use crate::config::Config;
-use crate::protocol::address::{base_local, is_valid_nym_name, split_address, Service};
+use crate::protocol::address::{base_local, is_valid_nym_name, split_address, Service, FORWARDED};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// A service address (`config@D`, ...).
     Service { service: Service, domain: String },
+    /// postmaster@ or abuse@: forwarded to the operator.
+    Forward { domain: String },
     /// A possible nym; whether it exists is for the store to say.
     Nym { local: String, domain: String },
     /// Not ours: another domain, a reserved name, no address at all.
@@ -23,6 +25,9 @@ pub fn route(cfg: &Config, recipient: &str) -> Route {
     let local = base_local(&local);
     if let Some(service) = Service::from_local(local) {
         return Route::Service { service, domain };
+    }
+    if FORWARDED.contains(&local) {
+        return Route::Forward { domain };
     }
     if cfg.is_reserved(local) || !is_valid_nym_name(local) {
         return Route::Nowhere;
@@ -65,8 +70,14 @@ mod tests {
 
     #[test]
     fn reserved_names_route_nowhere() {
-        assert_eq!(route(&cfg(), "postmaster@nym.example"), Route::Nowhere);
         assert_eq!(route(&cfg(), "admin@nym.example"), Route::Nowhere);
+        assert_eq!(route(&cfg(), "nobody@nym.example"), Route::Nowhere);
+    }
+
+    #[test]
+    fn postmaster_and_abuse_reach_the_operator() {
+        assert_eq!(route(&cfg(), "Postmaster@nym.example"), Route::Forward { domain: "nym.example".into() });
+        assert_eq!(route(&cfg(), "abuse+x@two.example"), Route::Forward { domain: "two.example".into() });
     }
 
     #[test]
@@ -79,7 +90,7 @@ mod tests {
             route(&cfg(), "config+x@nym.example"),
             Route::Service { service: Service::Config, domain: "nym.example".into() }
         );
-        assert_eq!(route(&cfg(), "postmaster+x@nym.example"), Route::Nowhere);
+        assert_eq!(route(&cfg(), "admin+x@nym.example"), Route::Nowhere);
     }
 
     #[test]

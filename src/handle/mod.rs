@@ -9,6 +9,7 @@
 //! of the protocol is a plain unit test here.
 
 pub mod create;
+pub mod forward;
 pub mod gate;
 pub mod inbound;
 pub mod outcome;

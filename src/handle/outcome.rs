@@ -72,6 +72,8 @@ outcomes! {
     TooManyRecipients => "too_many_recipients",
     Sent => "sent",
     SentSomeBlocked => "sent_some_blocked",
+    // postmaster@ and abuse@.
+    Forwarded => "forwarded",
     // url@.
     NoKey => "no_key",
     NoUrl => "no_url",

@@ -53,6 +53,11 @@ impl Service {
     }
 }
 
+/// Role addresses that reach the operator (RFC 5321 requires postmaster;
+/// every article names abuse@ for complaints). Mail to them is forwarded
+/// to the configured operator address.
+pub const FORWARDED: &[&str] = &["postmaster", "abuse"];
+
 /// The server key's User IDs for `domains`, one per service and domain.
 pub fn server_user_ids(domains: &[String]) -> Vec<String> {
     let mut v = Vec::new();

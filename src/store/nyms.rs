@@ -202,3 +202,17 @@ pub fn send_counters(c: &impl Db, fpr: &str) -> Result<Option<(i64, i64, bool)>>
         )
         .optional()?)
 }
+
+/// Every nym's address (local, domain), without loading certificates.
+pub fn all_addresses(c: &impl Db) -> Result<Vec<(String, String)>> {
+    let mut st = c.conn().prepare("SELECT local, domain FROM nyms ORDER BY domain, local")?;
+    let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// Nyms whose key expired at or before `now`: (id).
+pub fn expired_ids(c: &impl Db, now: i64) -> Result<Vec<i64>> {
+    let mut st = c.conn().prepare("SELECT id FROM nyms WHERE expires IS NOT NULL AND expires <= ?1")?;
+    let v = st.query_map([now], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}

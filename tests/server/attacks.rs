@@ -44,7 +44,7 @@ fn mail_to_an_extension_reaches_the_nym() {
     assert_eq!(s.deliver_raw("alice+lists@nym.example", b"Subject: x\n\nhello\n"), 0);
     assert_eq!(s.articles_for_hsub("panda").len(), 2, "creation notice and the mail");
     // A reserved name with an extension is no nym either.
-    assert_eq!(s.deliver_raw("postmaster+x@nym.example", b"Subject: x\n\nhello\n"), 67);
+    assert_eq!(s.deliver_raw("admin+x@nym.example", b"Subject: x\n\nhello\n"), 67);
 }
 
 #[test]
@@ -98,4 +98,34 @@ fn held_messages_are_capped_per_key() {
         }
     }
     assert_eq!(held, 8, "default max_held_per_key");
+}
+
+#[test]
+fn postmaster_and_abuse_reach_the_operator() {
+    let s = Server::new(&["nym.example"]);
+    s.set("mail", "transport", "\"spool\"");
+    s.set("operator", "address", "\"ops@example.org\"");
+    for rcpt in ["postmaster@nym.example", "Abuse@nym.example"] {
+        let (code, log) = s.deliver_logged(rcpt, format!("Subject: for {rcpt}\n\ncomplaint\n").as_bytes());
+        assert_eq!(code, 0, "{log}");
+        assert!(log.contains("outcome=forwarded"), "{log}");
+    }
+    let mails = s.mails();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails.iter().all(|m| m.contains("ops@example.org") && m.contains("complaint")), "{mails:?}");
+}
+
+#[test]
+fn recipient_table_follows_create_and_delete() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    let table = std::fs::read_to_string(s.home.join("recipients")).unwrap();
+    assert!(table.contains("alice@nym.example alice@nym.example\n"), "{table}");
+    assert!(table.contains("postmaster@nym.example postmaster@nym.example\n"));
+    assert!(table.contains("config@nym.example config@nym.example\n"));
+    let mode = std::fs::metadata(s.home.join("recipients")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let del = g.sign_encrypt("config@nym.example", "alice@nym.example", b"delete: yes\n");
+    assert_eq!(s.deliver_pgp("config@nym.example", &del), 0);
+    let table = std::fs::read_to_string(s.home.join("recipients")).unwrap();
+    assert!(!table.contains("alice@"), "{table}");
 }

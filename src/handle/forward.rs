@@ -1,0 +1,38 @@
+//! postmaster@ and abuse@: mail for the people who run the server, passed
+//! on unchanged to the operator's address.
+
+use super::{Decision, Effects, Outcome, Post, View};
+use crate::protocol::article::new_msgid;
+use crate::store::{Kind, OutItem};
+
+pub fn decide(v: &View, domain: &str, raw: &[u8]) -> Decision {
+    let item = OutItem {
+        kind: Kind::Mail,
+        // A bounce of the forward must not come back into the server: the
+        // sender is an address the recipient table does not list.
+        env_from: format!("MAILER-DAEMON@{domain}"),
+        env_to: vec![v.cfg.operator.address.clone()],
+        msgid: new_msgid(v.cfg),
+        body: raw.to_vec(),
+    };
+    Decision::new("forward", Outcome::Forwarded, Effects::none().post(Post::Item(item)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::Kit;
+    use super::*;
+
+    #[test]
+    fn role_mail_goes_unchanged_to_the_operator() {
+        let mut k = Kit::new();
+        k.cfg.operator.address = "ops@example.org".into();
+        let d = decide(&k.view(), "nym.example", b"Subject: spam report\n\nbody\n");
+        assert_eq!(d.outcome, Outcome::Forwarded);
+        let [Post::Item(i)] = &d.effects.posts[..] else { panic!() };
+        assert_eq!(i.env_to, vec!["ops@example.org"]);
+        assert_eq!(i.body, b"Subject: spam report\n\nbody\n");
+        assert_eq!(i.env_from, "MAILER-DAEMON@nym.example");
+        assert!(d.effects.commit);
+    }
+}

@@ -1,0 +1,120 @@
+//! The MTA's recipient table: every address nymgate delivers for, so that
+//! Postfix and Exim refuse any other at RCPT time instead of accepting it
+//! and bouncing later to a forged sender (backscatter).
+//!
+//! The file holds `address address` lines, which Postfix reads as a
+//! `texthash:` table and Exim as `lsearch` (the value is the address again,
+//! an untainted string Exim may pass to the pipe transport). It names
+//! nyms, so it is as private as the MTA allows: mode 0640, for the group
+//! the MTA reads it as. The state database stays private to nymgate.
+
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::config::Config;
+use crate::protocol::address::{Service, FORWARDED};
+use crate::store::{self, Store};
+
+/// The table's lines for these nyms.
+pub fn lines(cfg: &Config, nyms: &[(String, String)]) -> String {
+    let mut all: Vec<String> = Vec::new();
+    for d in &cfg.domains {
+        for s in Service::ALL {
+            all.push(format!("{}@{d}", s.local()));
+        }
+        for f in FORWARDED {
+            all.push(format!("{f}@{d}"));
+        }
+    }
+    all.extend(nyms.iter().filter(|(_, d)| cfg.hosts(d)).map(|(l, d)| format!("{l}@{d}")));
+    all.sort();
+    all.dedup();
+    all.iter().map(|a| format!("{a} {a}\n")).collect()
+}
+
+/// Rewrite the table from the store. Writers are serialised by the
+/// database's write lock, so the last table written reflects the last
+/// commit.
+pub fn rewrite(cfg: &Config, store: &mut Store) -> Result<()> {
+    let tx = store.write()?;
+    let text = lines(cfg, &store::all_addresses(&tx)?);
+    write_atomic(&cfg.recipient_table(), text.as_bytes())?;
+    drop(tx);
+    Ok(())
+}
+
+/// Rewrite, and only log a failure: the change it follows is committed,
+/// and the next change or `nymgate check` repairs the table.
+pub fn rewrite_or_log(cfg: &Config, store: &mut Store) {
+    if rewrite(cfg, store).is_err() {
+        crate::logging::event("recipients", "table_not_written");
+    }
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut rnd = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut rnd);
+    let tmp = dir.join(format!(".recipients.{}.tmp", hex::encode(rnd)));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o640)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let res = (|| -> Result<()> {
+        f.write_all(data)?;
+        // umask may have taken the group bit away.
+        f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Whether the table on disk is what the store says (for `nymgate check`).
+pub fn is_current(cfg: &Config, store: &Store) -> Result<bool> {
+    let want = lines(cfg, &store::all_addresses(store)?);
+    Ok(std::fs::read_to_string(cfg.recipient_table()).map(|t| t == want).unwrap_or(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_lists_services_forwarded_names_and_nyms_of_hosted_domains() {
+        let cfg = Config::for_tests(&["a.example", "b.example"]);
+        let t = lines(&cfg, &[("alice".into(), "a.example".into()), ("x".into(), "gone.example".into())]);
+        for want in [
+            "config@a.example",
+            "send@b.example",
+            "url@a.example",
+            "postmaster@b.example",
+            "abuse@a.example",
+            "alice@a.example",
+        ] {
+            assert!(t.contains(&format!("{want} {want}\n")), "{want} missing:\n{t}");
+        }
+        assert!(!t.contains("gone.example"));
+        assert!(!t.contains("nobody@") && !t.contains("admin@"));
+    }
+
+    #[test]
+    fn table_is_replaced_atomically_with_group_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("recipients");
+        write_atomic(&p, b"one\n").unwrap();
+        write_atomic(&p, b"two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two\n");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left");
+    }
+}
