@@ -37,6 +37,38 @@ pub enum Command {
     /// Operator commands on nyms.
     #[command(subcommand)]
     Nym(NymCmd),
+    /// The state of the server at a glance: nyms, queue, held messages,
+    /// files (in the style of `postqueue -p` and `mailq`).
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The outbox: list items, retry one now, or drop one.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Check the installation: file modes, the server key's User IDs, the
+    /// transports, the recipient table, the news group. Exit 0 when all is
+    /// well, 78 otherwise.
+    Check,
+    /// Write the man pages (nymgate.8 and one per command) into a directory.
+    Manpage {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueCmd {
+    /// Every queued item: id, kind, age, attempts, size, last error (no
+    /// content and no addresses).
+    List,
+    /// Make an item due now; the next flush hands it off.
+    Retry { id: i64 },
+    /// Remove an item from the queue for good.
+    Drop { id: i64 },
 }
 
 #[derive(Args, Debug)]

@@ -60,7 +60,7 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
             // read, so memory stays near the size of the article alone.
             let mut ctx = Ctx::open(cfg)?;
             let result = inbound(&mut ctx, &local, &domain, &mut input, true);
-            outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
+            outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
         Route::Forward { domain } => {
@@ -78,7 +78,7 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
                 Applied::Committed(c) => Ok(finish(&mut ctx, &d, c)),
                 Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),
             };
-            outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
+            outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
         Route::Service { service, .. } => service,
@@ -113,7 +113,7 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
     }
     // The message itself is no longer needed: free it before the hand-off.
     drop(raw);
-    outbox::hand_off_mine(cfg, &ctx.store, std::mem::take(&mut ctx.mine));
+    outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
     result
 }
 

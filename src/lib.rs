@@ -34,6 +34,7 @@ pub mod fetch;
 pub mod handle;
 pub mod ingest;
 pub mod logging;
+
 pub mod outbox;
 pub mod pgp;
 pub mod protocol;

@@ -5,9 +5,13 @@ use anyhow::Result;
 use rand::Rng;
 
 use crate::admin::open_store;
+use crate::channel;
 use crate::config::Config;
+use crate::handle::notice_to;
 use crate::logging::event;
-use crate::store::{self, OutItem, Store, Tx};
+use crate::pgp::ServerKey;
+use crate::protocol::address::Service;
+use crate::store::{self, Kind, OutItem, Store, Tx};
 use crate::transport;
 
 /// Queue `item` in `tx`. Without latency the item is reserved for this
@@ -25,9 +29,10 @@ pub fn queue(cfg: &Config, tx: &Tx, now: i64, item: OutItem, mine: &mut Vec<(i64
 }
 
 /// Hand off the items this process committed and reserved.
-pub fn hand_off_mine(cfg: &Config, store: &Store, mine: Vec<(i64, OutItem)>) {
+pub fn hand_off_mine(cfg: &Config, store: &mut Store, mine: Vec<(i64, OutItem)>) {
+    let mut teller = Teller::default();
     for (id, item) in mine {
-        hand_off_one(cfg, store, id, &item);
+        hand_off_one(cfg, store, id, &item, &mut teller);
     }
 }
 
@@ -36,9 +41,53 @@ pub fn backoff(attempts: i64) -> i64 {
     (60i64 << attempts.clamp(0, 6)).min(3600)
 }
 
+/// Why an item is given up, if it is: refused for good too often, or
+/// queued for longer than `max_age`.
+pub fn give_up_reason(cfg: &Config, now: i64, created: i64, refusals: i64) -> Option<&'static str> {
+    let d = &cfg.delivery;
+    if refusals >= d.max_permanent_failures.max(1) as i64 {
+        Some("refused_for_good")
+    } else if now - created > d.max_age as i64 {
+        Some("too_old")
+    } else {
+        None
+    }
+}
+
+/// Tells a nym that something it sent was given up. The server key is
+/// loaded only when a notice is needed.
+#[derive(Default)]
+struct Teller {
+    key: Option<ServerKey>,
+}
+
+impl Teller {
+    fn notice(&mut self, cfg: &Config, store: &Store, nym_id: i64, item: &OutItem) -> Result<Option<OutItem>> {
+        let Some(n) = store::nym_by_id(store, nym_id)? else { return Ok(None) };
+        if self.key.is_none() {
+            crate::admin::check_private(&cfg.key_path())?;
+            self.key = Some(ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?);
+        }
+        let Some(key) = self.key.as_mut() else { return Ok(None) };
+        let what = match item.kind {
+            Kind::Mail => format!("Your message {} to {} recipient(s)", item.msgid, item.env_to.len()),
+            Kind::News => format!("Your news post {}", item.msgid),
+        };
+        let text = format!(
+            "{what} could not be handed on and was given up: the mail or news system refused it \
+             for good, or kept failing for {} days.\nNothing more will be tried for it.\n",
+            cfg.delivery.max_age / 86400
+        );
+        let post = notice_to(&n, Service::Send, "Message given up", text);
+        let r = channel::render(cfg, key, vec![post]).map_err(|f| anyhow::anyhow!("{f}"))?;
+        Ok(r.items.into_iter().next())
+    }
+}
+
 /// Hand off one claimed item and record the result. A failure leaves it
-/// queued with a back-off; the next flush tries again.
-fn hand_off_one(cfg: &Config, store: &Store, id: i64, item: &OutItem) -> bool {
+/// queued with a back-off; the next flush tries again, until the give-up
+/// rule says otherwise.
+fn hand_off_one(cfg: &Config, store: &mut Store, id: i64, item: &OutItem, teller: &mut Teller) -> bool {
     match transport::hand_off(cfg, item) {
         Ok(()) => {
             if let Err(e) = store::done(store, id) {
@@ -49,30 +98,59 @@ fn hand_off_one(cfg: &Config, store: &Store, id: i64, item: &OutItem) -> bool {
             event("handoff", "sent");
             true
         }
-        Err(reason) => {
+        Err(e) => {
+            let (reason, permanent) = (e.reason.as_str(), e.permanent);
+            let now = store::now();
             let attempts = store::attempts(store, id).unwrap_or(0);
-            let _ = store::failed(store, id, &reason, store::now() + backoff(attempts));
+            let _ = store::failed(store, id, reason, now + backoff(attempts), permanent);
             log::warn!("event=handoff outcome=failed reason={reason}");
+            let (created, refusals) = store::age_and_refusals(store, id).unwrap_or((now, 0));
+            if let Some(why) = give_up_reason(cfg, now, created, refusals) {
+                give_up(cfg, store, id, item, why, teller);
+            }
             false
         }
+    }
+}
+
+fn give_up(cfg: &Config, store: &mut Store, id: i64, item: &OutItem, why: &'static str, teller: &mut Teller) {
+    let now = store::now();
+    let notice = match item.nym {
+        Some(nym) => teller.notice(cfg, store, nym, item).unwrap_or(None),
+        None => None,
+    };
+    let mut mine = Vec::new();
+    let res = (|| -> Result<()> {
+        let tx = store.write()?;
+        store::give_up(&tx, id, item.kind, why, now)?;
+        if let Some(n) = notice {
+            queue(cfg, &tx, now, n, &mut mine)?;
+        }
+        tx.commit()
+    })();
+    match res {
+        Ok(()) => log::warn!("event=handoff outcome=given_up reason={why}"),
+        Err(_) => event("handoff", "give_up_deferred"),
+    }
+    for (nid, n) in mine {
+        hand_off_one(cfg, store, nid, &n, teller);
     }
 }
 
 /// Fetch and post every waiting url@ request. A request is answered once:
 /// it is marked done in the transaction that queues its reply, and a
 /// reply that cannot be built (bad key text) is dropped with a log line.
-fn answer_url_requests(cfg: &Config, store: &Store) {
+fn answer_url_requests(cfg: &Config, store: &mut Store) {
     loop {
-        let next = match store::url_next(store) {
+        let (id, request) = match store::url_next(store) {
             Ok(Some(n)) => n,
             Ok(None) => return,
             Err(_) => return event("url", "queue_unreadable"),
         };
-        let (id, request) = next;
-        let reply = crate::handle::url::read_queued(&request).map(|q| crate::channel::url::reply(cfg, &q));
+        let reply = crate::handle::url::read_queued(&request).map(|q| channel::url::reply(cfg, &q));
         let mut mine = Vec::new();
         let result = (|| -> Result<&'static str> {
-            let tx = store.unchecked()?;
+            let tx = store.write()?;
             let outcome = match reply {
                 Some(Ok((item, outcome))) => {
                     queue(cfg, &tx, store::now(), item, &mut mine)?;
@@ -110,6 +188,7 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
     }
     let lease = cfg.delivery.transport_timeout as i64 + 60;
     let (mut sent, mut failed) = (0, 0);
+    let mut teller = Teller::default();
     // Housekeeping that needs no key: holds and caches past their time.
     {
         let now = store::now();
@@ -121,7 +200,7 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
         tx.commit()?;
     }
     // url@ requests wait for the timer: fetching never holds the MTA.
-    answer_url_requests(cfg, &store);
+    answer_url_requests(cfg, &mut store);
     loop {
         let batch = {
             let tx = store.unchecked()?;
@@ -133,7 +212,7 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
             break;
         }
         for (id, item) in &batch {
-            if hand_off_one(cfg, &store, *id, item) {
+            if hand_off_one(cfg, &mut store, *id, item, &mut teller) {
                 sent += 1
             } else {
                 failed += 1
@@ -141,6 +220,11 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
         }
     }
     let (left, _) = store::outbox_counts(&store, store::now())?;
+    {
+        let tx = store.unchecked()?;
+        store::meta_set(&tx, "last_flush", store::now())?;
+        tx.commit()?;
+    }
     // Fold the WAL into the database and empty it, so that pages of items
     // already handed off do not linger there. Busy is fine: next time.
     let _ = store.scrub_wal();
@@ -150,6 +234,17 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_are_given_up_after_repeated_refusals_or_old_age() {
+        let cfg = Config::for_tests(&["nym.example"]);
+        let now = 10_000_000;
+        assert_eq!(give_up_reason(&cfg, now, now - 10, 0), None);
+        assert_eq!(give_up_reason(&cfg, now, now - 10, 2), None);
+        assert_eq!(give_up_reason(&cfg, now, now - 10, 3), Some("refused_for_good"));
+        assert_eq!(give_up_reason(&cfg, now, now - 5 * 86400, 0), None);
+        assert_eq!(give_up_reason(&cfg, now, now - 5 * 86400 - 1, 0), Some("too_old"));
+    }
 
     #[test]
     fn backoff_doubles_from_a_minute_up_to_an_hour() {

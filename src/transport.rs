@@ -217,7 +217,19 @@ fn first_line(out: &str) -> String {
 
 /// Hand one item to its transport. Err carries a reason fit for the log
 /// (no addresses, no content).
-pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), String> {
+/// Why a hand-off failed: a fixed reason (no content) and whether trying
+/// again can ever help.
+#[derive(Debug)]
+pub struct HandOffError {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), HandOffError> {
+    hand_off_inner(cfg, item).map_err(|reason| HandOffError { reason, permanent: false })
+}
+
+fn hand_off_inner(cfg: &Config, item: &OutItem) -> Result<(), String> {
     let timeout = Duration::from_secs(cfg.delivery.transport_timeout.max(1));
     let dates = date_headers(item);
     match item.kind {

@@ -14,6 +14,7 @@ pub fn decide(v: &View, domain: &str, raw: &[u8]) -> Decision {
         env_to: vec![v.cfg.operator.address.clone()],
         msgid: new_msgid(v.cfg),
         body: raw.to_vec(),
+        nym: None,
     };
     Decision::new("forward", Outcome::Forwarded, Effects::none().post(Post::Item(item)))
 }

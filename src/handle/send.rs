@@ -89,10 +89,13 @@ pub fn decide(v: &View, req: &Request) -> Decision {
                 env_to: allowed.clone(),
                 msgid: out.msgid.clone(),
                 body: out.mail.clone(),
+                nym: Some(cur.id),
             }));
         }
         if let Some(groups) = &out.newsgroups {
-            posts.push(Post::Item(news_post(cfg, &out, groups)));
+            let mut post = news_post(cfg, &out, groups);
+            post.nym = Some(cur.id);
+            posts.push(Post::Item(post));
         }
         let mut text = String::new();
         if !refused.is_empty() {

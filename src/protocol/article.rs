@@ -56,7 +56,7 @@ pub fn article_finish(msgid: String, mut out: Vec<u8>) -> OutItem {
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
-    OutItem { kind: Kind::News, env_from: String::new(), env_to: Vec::new(), msgid, body: out }
+    OutItem { kind: Kind::News, env_from: String::new(), env_to: Vec::new(), msgid, body: out, nym: None }
 }
 
 /// The plaintext of a notice from the server to a nym: a small mail, so
@@ -119,6 +119,7 @@ pub fn news_post(cfg: &Config, out: &Outgoing, groups: &str) -> OutItem {
         env_to: vec![],
         msgid: out.msgid.clone(),
         body: bytes,
+        nym: None,
     }
 }
 

@@ -90,6 +90,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX url_requests_by_received ON url_requests(received);
     "#,
+    // 3: what the give-up rule and `nymgate status` need. A side table,
+    // because the outbox body must stay its table's last column.
+    r#"
+    CREATE TABLE outbox_info(
+        id       INTEGER PRIMARY KEY REFERENCES outbox(id) ON DELETE CASCADE,
+        created  INTEGER NOT NULL,
+        nym_id   INTEGER,
+        refusals INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE given_up(
+        id     INTEGER PRIMARY KEY,
+        kind   TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    CREATE TABLE meta(
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub fn now() -> i64 {

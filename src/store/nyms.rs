@@ -216,3 +216,7 @@ pub fn expired_ids(c: &impl Db, now: i64) -> Result<Vec<i64>> {
     let v = st.query_map([now], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(v)
 }
+
+pub fn nym_by_id(c: &impl Db, id: i64) -> Result<Option<Nym>> {
+    Ok(c.conn().query_row(&format!("SELECT {NYM_COLS} FROM nyms WHERE id = ?1"), [id], row_to_nym).optional()?)
+}
