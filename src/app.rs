@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::error::Failure;
 use crate::handler::{self, Ctx, Done};
 use crate::logging::event;
-use crate::pgp::{self, ServerKey};
+use crate::openpgp::{self as pgp, ServerKey};
 use crate::store::{self, OutItem, Store};
 use crate::transport;
 

@@ -10,8 +10,8 @@ use crate::config::Config;
 use crate::error::Failure;
 use crate::logging::event;
 use crate::message::{self, describe_options, notice};
+use crate::openpgp::{self as pgp, DecryptError, Decrypted, PgpCert, ServerKey, SigInfo};
 use crate::options::{self, Change, Opt};
-use crate::pgp::{self, DecryptError, Decrypted, PgpCert, ServerKey, SigInfo};
 use crate::store::{self, Nym, OutItem, Store};
 
 /// Everything a handler needs.

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use crate::error::Failure;
 use crate::handler::{article_for_nym, begin, done, hold, queue, signed_request_gate, Ctx, Done};
 use crate::message::{self, notice, sanitize_header};
-use crate::pgp::{DecryptError, Decrypted};
+use crate::openpgp::{DecryptError, Decrypted};
 use crate::store::{self, Kind, Nym, OutItem};
 
 /// Headers removed from everything a nym sends (lowercase).
@@ -286,7 +286,7 @@ pub fn send(ctx: &mut Ctx, recipient: &str, raw: &[u8], digest: Option<&[u8]>) -
     }
     let from_addr = format!("send@{}", cur.domain);
     let who = cur.clone();
-    let tell = |ctx_server: &mut crate::pgp::ServerKey, subject: &str, text: String| {
+    let tell = |ctx_server: &mut crate::openpgp::ServerKey, subject: &str, text: String| {
         article_for_nym(cfg, ctx_server, &who, &notice(&from_addr, &who.address(), subject, &text))
     };
     let mut items: Vec<OutItem> = Vec::new();

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use std::path::Path;
 use std::time::Duration;
 
-use crate::pgp;
+use crate::openpgp as pgp;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how
 /// many ran. Never edit a step that has shipped: add one.

@@ -16,7 +16,7 @@ use crate::error::Failure;
 use crate::fetch::{self, FetchLimits, Page};
 use crate::handler::{begin, done, queue, Ctx, Done};
 use crate::message::{self, article};
-use crate::pgp;
+use crate::openpgp as pgp;
 
 /// What a url@ request asks for.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use nymgate::store::Nym;
 fn nym() -> &'static Nym {
     static NYM: OnceLock<Nym> = OnceLock::new();
     NYM.get_or_init(|| {
-        let cert = nymgate::pgp::parse_certs(include_bytes!("../keys/nym.asc")).unwrap().remove(0);
+        let cert = nymgate::openpgp::parse_certs(include_bytes!("../keys/nym.asc")).unwrap().remove(0);
         Nym {
             id: 1,
             local: "alice".into(),

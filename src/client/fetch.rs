@@ -14,16 +14,16 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::openpgp::PgpCert as Cert;
 use anyhow::{anyhow, bail, Context, Result};
 use rand::RngCore;
-use sequoia_openpgp::Cert;
 use sha2::{Digest, Sha256};
 
 use super::handoff::split_host_port;
 use super::nntp::{self, Nntp};
-use super::pgp;
 use super::store::{NymRecord, Store};
 use crate::hsub;
+use crate::openpgp::holder as pgp;
 
 /// Where articles come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
