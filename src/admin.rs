@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::pgp::{self, ServerKey};
+use crate::openpgp::{self as pgp, ServerKey};
 use crate::protocol::address::{server_user_ids, split_address};
 use crate::store::{self, Store};
 use crate::transport;
@@ -105,6 +105,11 @@ pub fn open_state(cfg: &Config) -> Result<(Store, ServerKey)> {
 pub fn open_store(cfg: &Config) -> Result<Store> {
     check_db_private(cfg)?;
     Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))
+}
+
+/// The User IDs of the server key (for `check`).
+pub fn key_user_ids(cfg: &Config) -> Result<Vec<String>> {
+    pgp::user_ids(&fs::read(cfg.key_path())?)
 }
 
 /// `key export`.

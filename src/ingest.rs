@@ -103,12 +103,12 @@ pub fn strip_from_line(raw: &[u8]) -> &[u8] {
 pub fn extract_pgp_message(raw: &[u8]) -> Option<Vec<u8>> {
     if let Some(msg) = mail_parser::MessageParser::default().parse(raw) {
         for part in msg.parts.iter() {
-            if let Some(a) = crate::pgp::find_armor(part.contents(), "MESSAGE") {
+            if let Some(a) = crate::openpgp::find_armor(part.contents(), "MESSAGE") {
                 return Some(a.to_vec());
             }
         }
     }
-    crate::pgp::find_armor(raw, "MESSAGE").map(<[u8]>::to_vec)
+    crate::openpgp::find_armor(raw, "MESSAGE").map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]

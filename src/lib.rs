@@ -16,7 +16,7 @@
 //! - [`outbox`]: hand-off after commit, back-off, `flush`
 //! - [`transport`]: spool, inews, sendmail (the only process spawning)
 //! - [`protocol`]: the wire formats, parser and writer together
-//! - [`pgp`]: the OpenPGP layer (the only sequoia user)
+//! - [`openpgp`]: the OpenPGP layer for server and client (the only sequoia user)
 //! - [`store`]: the SQLite state (the only rusqlite user)
 //! - [`fetch`]: the SSRF-safe web fetcher for url@
 //! - [`admin`]: the operator's commands
@@ -34,9 +34,9 @@ pub mod fetch;
 pub mod handle;
 pub mod ingest;
 pub mod logging;
-
+pub mod openpgp;
+pub mod ops;
 pub mod outbox;
-pub mod pgp;
 pub mod protocol;
 pub mod recipients;
 pub mod record;

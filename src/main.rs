@@ -1,10 +1,10 @@
 //! Thin shell: parse arguments, run, turn the result into an exit code.
 
-use clap::Parser;
-use nymgate::cli::{Cli, Command, KeyCmd, NymCmd};
+use clap::{CommandFactory, Parser};
+use nymgate::cli::{Cli, Command, KeyCmd, NymCmd, QueueCmd};
 use nymgate::config::Config;
 use nymgate::exit::{Kind, EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE};
-use nymgate::{admin, deliver, logging, outbox, store};
+use nymgate::{admin, deliver, logging, ops, outbox, store};
 use std::io::Write;
 
 fn main() {
@@ -42,6 +42,23 @@ fn run() -> i32 {
             return if e.use_stderr() { EX_USAGE } else { EX_OK };
         }
     };
+    match &cli.command {
+        Command::Manpage { out } => {
+            return match manpages(out) {
+                Ok(()) => EX_OK,
+                Err(e) => {
+                    eprintln!("nymgate: {e:#}");
+                    Kind::Software.code()
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "nymgate", &mut std::io::stdout());
+            return EX_OK;
+        }
+        _ => {}
+    }
     match &cli.command {
         Command::Init(a) => {
             logging::init("info", true);
@@ -124,7 +141,48 @@ fn admin(cfg: &Config, cmd: &Command) -> anyhow::Result<()> {
             let n = admin::nym_expire(cfg)?;
             writeln!(out, "removed {n} expired nym(s)")?;
         }
-        Command::Init(_) | Command::Deliver(_) => unreachable!("handled in run"),
+        Command::Status { json } => ops::status(cfg, *json, &mut out)?,
+        Command::Queue(QueueCmd::List) => ops::queue_list(cfg, &mut out)?,
+        Command::Queue(QueueCmd::Retry { id }) => {
+            if !ops::queue_retry(cfg, *id)? {
+                anyhow::bail!("no queued item {id}");
+            }
+        }
+        Command::Queue(QueueCmd::Drop { id }) => {
+            if !ops::queue_drop(cfg, *id)? {
+                anyhow::bail!("no queued item {id}");
+            }
+        }
+        Command::Check => {
+            let findings = ops::check(cfg)?;
+            for f in &findings {
+                writeln!(out, "{} {}", if f.ok { "ok  " } else { "FAIL" }, f.what)?;
+            }
+            if findings.iter().any(|f| !f.ok) {
+                out.flush()?;
+                std::process::exit(EX_CONFIG);
+            }
+        }
+        // Handled in run before a configuration is read.
+        Command::Init(_) | Command::Deliver(_) | Command::Manpage { .. } | Command::Completions { .. } => {}
+    }
+    Ok(())
+}
+
+/// nymgate.8 and one page per command, from the clap definitions.
+fn manpages(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).section("8").render(&mut buf)?;
+    std::fs::write(dir.join("nymgate.8"), &buf)?;
+    for sub in cmd.get_subcommands() {
+        // clap keeps command names as static strings; a few bytes per page
+        // for a process that exits right after.
+        let name: &'static str = Box::leak(format!("nymgate-{}", sub.get_name()).into_boxed_str());
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(sub.clone().name(name)).section("8").render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.8")), &buf)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::channel;
 use crate::config::Config;
 use crate::handle::notice_to;
 use crate::logging::event;
-use crate::pgp::ServerKey;
+use crate::openpgp::ServerKey;
 use crate::protocol::address::Service;
 use crate::store::{self, Kind, OutItem, Store, Tx};
 use crate::transport;
@@ -62,7 +62,13 @@ struct Teller {
 }
 
 impl Teller {
-    fn notice(&mut self, cfg: &Config, store: &Store, nym_id: i64, item: &OutItem) -> Result<Option<OutItem>> {
+    fn notice(
+        &mut self,
+        cfg: &Config,
+        store: &Store,
+        nym_id: i64,
+        item: &OutItem,
+    ) -> Result<Option<OutItem>> {
         let Some(n) = store::nym_by_id(store, nym_id)? else { return Ok(None) };
         if self.key.is_none() {
             crate::admin::check_private(&cfg.key_path())?;

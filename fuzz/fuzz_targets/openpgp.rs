@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Mutex, OnceLock};
 
-use nymgate::pgp::{self, PgpCert, ServerKey};
+use nymgate::openpgp::{self as pgp, PgpCert, ServerKey};
 
 fn server() -> &'static Mutex<ServerKey> {
     static KEY: OnceLock<Mutex<ServerKey>> = OnceLock::new();

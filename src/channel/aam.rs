@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::handle::Wrapping;
-use crate::pgp::{self, PgpCert, ServerKey};
+use crate::openpgp::{self as pgp, PgpCert, ServerKey};
 use crate::protocol::article;
 use crate::store::OutItem;
 

@@ -8,7 +8,7 @@ pub mod url;
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::handle::{Addressee, Post, Wrapping};
-use crate::pgp::ServerKey;
+use crate::openpgp::ServerKey;
 use crate::protocol::article::notice;
 use crate::store::OutItem;
 

@@ -9,7 +9,7 @@ use crate::exit::Failure;
 use crate::fetch::{self, FetchLimits, Page};
 use crate::handle::url::Queued;
 use crate::handle::Outcome;
-use crate::pgp;
+use crate::openpgp as pgp;
 use crate::protocol::{article, hsub, url_request};
 use crate::store::OutItem;
 

@@ -14,15 +14,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::openpgp::PgpCert as Cert;
 use anyhow::{anyhow, bail, Context, Result};
 use rand::RngCore;
-use sequoia_openpgp::Cert;
 use sha2::{Digest, Sha256};
 
 use super::handoff::split_host_port;
 use super::nntp::{self, Nntp};
-use super::pgp;
 use super::store::{NymRecord, Store};
+use crate::openpgp::holder as pgp;
 use crate::protocol::hsub;
 
 /// Where articles come from.

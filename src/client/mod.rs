@@ -8,7 +8,6 @@ pub mod cli;
 pub mod fetch;
 pub mod handoff;
 pub mod nntp;
-pub mod pgp;
 pub mod request;
 pub mod store;
 pub mod tls;
@@ -19,10 +18,10 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
+use crate::openpgp::holder::{self as pgp, Passphrase};
+use crate::openpgp::PgpCert as Cert;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser};
-use sequoia_openpgp::crypto::Password;
-use sequoia_openpgp::Cert;
 
 use cli::{Cli, Command, Handoff, NymOptions};
 use handoff::Via;
@@ -109,7 +108,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn password(&self, what: &str) -> Result<Password> {
+    fn password(&self, what: &str) -> Result<Passphrase> {
         if let Some(p) = &self.passphrase_file {
             let s = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             return Ok(s.lines().next().unwrap_or("").into());

@@ -4,7 +4,7 @@
 use super::{
     notice_to, Addressee, Change, Decision, Effects, Guard, OnFail, Outcome, Post, Request, View, Wrapping,
 };
-use crate::pgp::{KeyProblem, PgpCert};
+use crate::openpgp::{KeyProblem, PgpCert};
 use crate::protocol::address::{is_valid_nym_name, Service, NAME_MAX, NAME_MIN};
 use crate::protocol::article::describe_options;
 use crate::protocol::options::{self, Change as Opt_, Opt};

@@ -23,7 +23,7 @@ pub(crate) mod testkit;
 pub use outcome::Outcome;
 
 use crate::config::Config;
-use crate::pgp::PgpCert;
+use crate::openpgp::PgpCert;
 use crate::protocol::address::Service;
 use crate::store::{Nym, OutItem};
 

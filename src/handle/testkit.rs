@@ -4,7 +4,7 @@
 
 use super::{Request, Sig, Signer, View};
 use crate::config::Config;
-use crate::pgp::PgpCert;
+use crate::openpgp::PgpCert;
 use crate::store::Nym;
 
 const KEY: &[u8] = include_bytes!("../../fuzz/seeds/openpgp/nym-key.asc");
@@ -17,7 +17,7 @@ pub struct Kit {
 
 impl Kit {
     pub fn new() -> Kit {
-        let cert = crate::pgp::parse_certs(KEY).unwrap().remove(0);
+        let cert = crate::openpgp::parse_certs(KEY).unwrap().remove(0);
         Kit { cfg: Config::for_tests(&["nym.example", "other.example"]), now: 1_800_000_000, cert }
     }
 

@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{now, Db};
-use crate::pgp;
+use crate::openpgp as pgp;
 use anyhow::Result;
 
 #[derive(Debug, Clone)]
@@ -218,5 +218,7 @@ pub fn expired_ids(c: &impl Db, now: i64) -> Result<Vec<i64>> {
 }
 
 pub fn nym_by_id(c: &impl Db, id: i64) -> Result<Option<Nym>> {
-    Ok(c.conn().query_row(&format!("SELECT {NYM_COLS} FROM nyms WHERE id = ?1"), [id], row_to_nym).optional()?)
+    Ok(c.conn()
+        .query_row(&format!("SELECT {NYM_COLS} FROM nyms WHERE id = ?1"), [id], row_to_nym)
+        .optional()?)
 }

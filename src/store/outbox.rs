@@ -186,7 +186,8 @@ pub fn queue_list(c: &impl Db) -> Result<Vec<Queued>> {
 
 /// Make an item due now (`nymgate queue retry`). False if there is none.
 pub fn queue_retry(c: &impl Db, id: i64, now: i64) -> Result<bool> {
-    Ok(c.conn().execute("UPDATE outbox SET due = ?2, claimed_until = 0 WHERE id = ?1", params![id, now])? == 1)
+    Ok(c.conn().execute("UPDATE outbox SET due = ?2, claimed_until = 0 WHERE id = ?1", params![id, now])?
+        == 1)
 }
 
 /// Remove an item (`nymgate queue drop`). False if there is none.
@@ -196,15 +197,19 @@ pub fn queue_drop(c: &impl Db, id: i64) -> Result<bool> {
 
 /// Items given up, by kind and reason: (kind, reason, count).
 pub fn given_up_counts(c: &impl Db) -> Result<Vec<(String, String, i64)>> {
-    let mut st =
-        c.conn().prepare("SELECT kind, reason, count(*) FROM given_up GROUP BY kind, reason ORDER BY kind, reason")?;
-    let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = c
+        .conn()
+        .prepare("SELECT kind, reason, count(*) FROM given_up GROUP BY kind, reason ORDER BY kind, reason")?;
+    let v =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(v)
 }
 
 /// Per kind: (kind, queued, due now, oldest due time, items with `n` or
 /// more attempts).
-pub fn queue_summary(c: &impl Db, now: i64, n: i64) -> Result<Vec<(String, i64, i64, Option<i64>, i64)>> {
+pub type KindSummary = (String, i64, i64, Option<i64>, i64);
+
+pub fn queue_summary(c: &impl Db, now: i64, n: i64) -> Result<Vec<KindSummary>> {
     let mut st = c.conn().prepare(
         "SELECT kind, count(*), coalesce(sum(due <= ?1), 0), min(CASE WHEN due <= ?1 THEN due END),
                 coalesce(sum(attempts >= ?2), 0)

@@ -16,6 +16,7 @@ fn item(id: &str) -> OutItem {
         env_to: vec![],
         msgid: id.into(),
         body: b"x".to_vec(),
+        nym: None,
     }
 }
 
@@ -76,9 +77,10 @@ fn failed_hand_off_counts_attempts_and_done_forgets() {
     let tx = s.write().unwrap();
     let id = enqueue(&tx, &item("<a@b>"), 0, 0).unwrap();
     tx.commit().unwrap();
-    failed(&s, id, "refused", 1000).unwrap();
-    failed(&s, id, "refused", 2000).unwrap();
+    failed(&s, id, "refused", 1000, false).unwrap();
+    failed(&s, id, "refused", 2000, true).unwrap();
     assert_eq!(attempts(&s, id).unwrap(), 2);
+    assert_eq!(age_and_refusals(&s, id).unwrap().1, 1);
     assert_eq!(outbox_counts(&s, 1500).unwrap(), (1, 0));
     done(&s, id).unwrap();
     assert_eq!(outbox_counts(&s, 5000).unwrap(), (0, 0));
@@ -152,4 +154,28 @@ fn held_counts_per_key_and_in_all() {
     hold(&tx, "send@d", b"123", &["K1".into(), "K2".into()], 0, 100).unwrap();
     assert_eq!(held_counts(&tx, &["K1".into()]).unwrap(), (2, 2, 8));
     assert_eq!(held_counts(&tx, &["K2".into(), "K3".into()]).unwrap(), (1, 2, 8));
+}
+
+#[test]
+fn give_up_leaves_a_content_free_row() {
+    let (_d, mut s) = open();
+    let tx = s.write().unwrap();
+    let id = enqueue(&tx, &item("<a@b>"), 0, 0).unwrap();
+    give_up(&tx, id, Kind::News, "too_old", 5).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(outbox_counts(&s, 10).unwrap(), (0, 0));
+    assert_eq!(given_up_counts(&s).unwrap(), vec![("news".to_string(), "too_old".to_string(), 1)]);
+}
+
+#[test]
+fn queue_retry_and_drop_find_items_by_id() {
+    let (_d, mut s) = open();
+    let tx = s.write().unwrap();
+    let id = enqueue(&tx, &item("<a@b>"), 1000, 0).unwrap();
+    tx.commit().unwrap();
+    assert!(queue_retry(&s, id, 10).unwrap());
+    assert_eq!(outbox_counts(&s, 10).unwrap(), (1, 1));
+    assert!(!queue_retry(&s, id + 1, 10).unwrap());
+    assert!(queue_drop(&s, id).unwrap());
+    assert!(!queue_drop(&s, id).unwrap());
 }

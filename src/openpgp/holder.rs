@@ -1,6 +1,5 @@
-//! The client's OpenPGP work: key generation, request encryption, and the
-//! two-layer decryption of articles. The only client module that uses
-//! sequoia-openpgp.
+//! The nym holder's side (the `nym` client): key generation, request
+//! encryption, and the two-layer decryption of articles.
 
 use std::io::Write;
 use std::time::Duration;
@@ -20,6 +19,23 @@ use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Re
 use openpgp::serialize::SerializeInto;
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Fingerprint, KeyHandle};
+
+/// A passphrase for the nym's secret key, kept in sequoia's protected
+/// memory (encrypted while unused, zeroed when dropped).
+#[derive(Clone)]
+pub struct Passphrase(Password);
+
+impl From<String> for Passphrase {
+    fn from(s: String) -> Passphrase {
+        Passphrase(s.into())
+    }
+}
+
+impl From<&str> for Passphrase {
+    fn from(s: &str) -> Passphrase {
+        Passphrase(s.into())
+    }
+}
 
 /// Parse a key lifetime: `6m`, `1y`, `30d`, `2w`, `12h`, a plain number of
 /// days, or `never`/`0`.
@@ -50,12 +66,17 @@ pub fn parse_expiry(s: &str) -> Result<Option<Duration>> {
 
 /// Make the nym's key: one User ID carrying the nym address, a signing
 /// subkey and an encryption subkey, expiring after `expire`.
-pub fn generate(addr: &str, expire: Option<Duration>, rsa: bool, password: Option<Password>) -> Result<Cert> {
+pub fn generate(
+    addr: &str,
+    expire: Option<Duration>,
+    rsa: bool,
+    password: Option<Passphrase>,
+) -> Result<Cert> {
     let uid = UserID::from_address(None, None, addr)?;
     let suite = if rsa { CipherSuite::RSA4k } else { CipherSuite::Cv25519 };
     let (cert, _rev) = CertBuilder::general_purpose(suite, Some(uid))
         .set_validity_period(expire)
-        .set_password(password)
+        .set_password(password.map(|p| p.0))
         .generate()
         .context("generating the nym key")?;
     Ok(cert)
@@ -80,7 +101,7 @@ pub fn read_cert(data: &[u8]) -> Result<Cert> {
 
 /// The email addresses of a certificate's valid User IDs.
 pub fn emails(cert: &Cert) -> Vec<String> {
-    let p = crate::pgp::policy();
+    let p = super::policy();
     let Ok(vc) = cert.with_policy(p, None) else { return Vec::new() };
     vc.userids().filter_map(|u| u.userid().email2().ok().flatten().map(|e| e.to_ascii_lowercase())).collect()
 }
@@ -89,7 +110,7 @@ pub fn emails(cert: &Cert) -> Vec<String> {
 /// name config@, send@ and url@ the domain. A wrong key here would send the
 /// user's requests to whoever owns it, so this is an error, not a warning.
 pub fn check_server_key(cert: &Cert, domain: &str) -> Result<()> {
-    let p = crate::pgp::policy();
+    let p = super::policy();
     cert.with_policy(p, None)
         .and_then(|vc| vc.alive())
         .map_err(|e| anyhow!("the server key {} is not usable: {e}", cert.fingerprint()))?;
@@ -111,7 +132,7 @@ pub fn check_server_key(cert: &Cert, domain: &str) -> Result<()> {
 
 /// Check that `cert` can be a nym key for `addr` (what the server checks).
 pub fn check_nym_key(cert: &Cert, addr: &str) -> Result<()> {
-    let p = crate::pgp::policy();
+    let p = super::policy();
     let vc = cert
         .with_policy(p, None)
         .and_then(|vc| vc.alive().map(|_| vc))
@@ -131,7 +152,7 @@ pub fn check_nym_key(cert: &Cert, addr: &str) -> Result<()> {
 fn encryption_keys(
     cert: &Cert,
 ) -> Vec<Key<openpgp::packet::key::PublicParts, openpgp::packet::key::UnspecifiedRole>> {
-    let p = crate::pgp::policy();
+    let p = super::policy();
     cert.keys()
         .with_policy(p, None)
         .supported()
@@ -149,14 +170,14 @@ pub fn is_protected(cert: &Cert) -> bool {
 }
 
 /// Decrypt all secret key material with `password`.
-pub fn unlock(cert: Cert, password: &Password) -> Result<Cert> {
+pub fn unlock(cert: Cert, password: &Passphrase) -> Result<Cert> {
     let mut packets: Vec<Packet> = Vec::new();
     for ka in cert.keys().secret() {
         if ka.key().secret().is_encrypted() {
             let k = ka
                 .key()
                 .clone()
-                .decrypt_secret(password)
+                .decrypt_secret(&password.0)
                 .map_err(|_| anyhow!("wrong passphrase for the key {}", cert.fingerprint()))?;
             packets.push(as_packet(k, ka.primary()));
         }
@@ -178,10 +199,10 @@ fn as_packet(
 }
 
 /// Protect all secret key material with `password`.
-pub fn protect(cert: Cert, password: &Password) -> Result<Cert> {
+pub fn protect(cert: Cert, password: &Passphrase) -> Result<Cert> {
     let mut packets: Vec<Packet> = Vec::new();
     for ka in cert.keys().unencrypted_secret() {
-        let k = ka.key().clone().encrypt_secret(password)?;
+        let k = ka.key().clone().encrypt_secret(&password.0)?;
         packets.push(as_packet(k, ka.primary()));
     }
     let cert = cert.insert_packets(packets)?;
@@ -197,7 +218,7 @@ pub fn armored_secret(cert: &Cert) -> Result<String> {
 }
 
 fn signing_keypair(cert: &Cert) -> Result<KeyPair> {
-    let p = crate::pgp::policy();
+    let p = super::policy();
     let ka = cert
         .keys()
         .with_policy(p, None)
@@ -290,7 +311,7 @@ impl DecryptionHelper for Helper<'_> {
     where
         D: FnMut(SymmetricAlgorithm, &SessionKey) -> bool,
     {
-        let p = crate::pgp::policy();
+        let p = super::policy();
         // Articles name no recipient (wildcard key ID), so every secret
         // encryption key is tried on every PKESK that could be ours.
         for cert in self.keys {
@@ -330,7 +351,7 @@ impl DecryptionHelper for Helper<'_> {
 /// Open one OpenPGP message (armored or binary) with the given secret keys
 /// and passphrases; signatures are checked against `signers`.
 pub fn open(data: &[u8], keys: &[Cert], passwords: &[String], signers: &[Cert]) -> Result<Opened> {
-    let p = crate::pgp::policy();
+    let p = super::policy();
     let helper =
         Helper { keys, passwords, signers, by_password: false, good_signer: None, bad_signatures: 0 };
     let mut d = DecryptorBuilder::from_bytes(data)?.with_policy(p, None, helper)?;
@@ -349,7 +370,7 @@ pub fn open(data: &[u8], keys: &[Cert], passwords: &[String], signers: &[Cert]) 
 /// line or other noise around it).
 pub fn armored_block(text: &str) -> Option<&str> {
     // The markers are ASCII, so the block found in the bytes is valid UTF-8.
-    let block = crate::pgp::find_armor(text.as_bytes(), "MESSAGE")?;
+    let block = super::find_armor(text.as_bytes(), "MESSAGE")?;
     std::str::from_utf8(block).ok()
 }
 
@@ -423,7 +444,7 @@ mod tests {
 
     #[test]
     fn protected_keys_unlock() {
-        let pw: Password = "s3cret".into();
+        let pw: Passphrase = "s3cret".into();
         let nym = generate("alice@nym.example", None, false, Some(pw.clone())).unwrap();
         assert!(is_protected(&nym));
         assert!(unlock(nym.clone(), &"wrong".into()).is_err());

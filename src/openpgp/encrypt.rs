@@ -1,0 +1,88 @@
+//! What the server sends: messages signed by the server and encrypted to a
+//! nym, and the optional symmetric layer (PROTOCOL.md section 5).
+
+use anyhow::{anyhow, Result};
+use sequoia_openpgp as openpgp;
+
+use openpgp::crypto::Password;
+use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
+use openpgp::{Cert, KeyID};
+
+use super::{policy, ServerKey};
+
+/// Sign `payload` with the server key and encrypt it to `cert`. With
+/// `hidden`, the recipient key IDs are the wildcard, so the message does
+/// not name its reader (what `gpg --throw-keyids` does).
+pub fn sign_encrypt(server: &mut ServerKey, cert: &Cert, payload: &[u8], hidden: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(armored_size(payload.len()));
+    sign_encrypt_into(&mut out, server, cert, &mut &payload[..], hidden)?;
+    Ok(out)
+}
+
+/// Room for the armored encryption of `n` bytes: base64 (4/3), line
+/// breaks and packet overhead. Reserving it up front avoids growing (and
+/// briefly doubling) a large buffer.
+pub fn armored_size(n: usize) -> usize {
+    n / 3 * 4 + n / 40 + 4096
+}
+
+/// [`sign_encrypt`] of everything `payload` yields, appended to `out`
+/// (which may already hold the article's headers): a large message is read
+/// as a stream and never held twice.
+pub fn sign_encrypt_into(
+    out: &mut Vec<u8>,
+    server: &mut ServerKey,
+    cert: &Cert,
+    payload: &mut dyn std::io::Read,
+    hidden: bool,
+) -> Result<()> {
+    let vc = cert.with_policy(policy(), None)?;
+    let keys: Vec<_> = vc.keys().alive().revoked(false).supported().for_transport_encryption().collect();
+    let keys = if keys.is_empty() {
+        vc.keys().alive().revoked(false).supported().for_storage_encryption().collect()
+    } else {
+        keys
+    };
+    if keys.is_empty() {
+        return Err(anyhow!("nym key has no usable encryption key"));
+    }
+    let recipients: Vec<Recipient> = keys
+        .iter()
+        .map(|ka| {
+            let id = if hidden { KeyID::wildcard() } else { ka.key().keyid() };
+            Recipient::new(id, ka.key())
+        })
+        .collect();
+    {
+        let msg = Message::new(out);
+        let msg = Armorer::new(msg).build()?;
+        let msg = Encryptor2::for_recipients(msg, recipients).build()?;
+        let msg = Signer::new(msg, server.signer.clone()).build()?;
+        let mut w = LiteralWriter::new(msg).build()?;
+        // io::copy feeds the writers 8 KiB at a time: sequoia's armor
+        // writer sizes its scratch buffer to the largest single write.
+        std::io::copy(payload, &mut w)?;
+        w.finalize()?;
+    }
+    Ok(())
+}
+
+/// Encrypt `data` with a passphrase only (PROTOCOL.md section 5, step 2).
+pub fn encrypt_symmetric(data: &[u8], passphrase: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(armored_size(data.len()));
+    encrypt_symmetric_into(&mut out, data, passphrase)?;
+    Ok(out)
+}
+
+/// [`encrypt_symmetric`], appending to `out`.
+pub fn encrypt_symmetric_into(out: &mut Vec<u8>, data: &[u8], passphrase: &str) -> Result<()> {
+    {
+        let msg = Message::new(out);
+        let msg = Armorer::new(msg).build()?;
+        let msg = Encryptor2::with_passwords(msg, Some(Password::from(passphrase))).build()?;
+        let mut w = LiteralWriter::new(msg).build()?;
+        std::io::copy(&mut &data[..], &mut w)?;
+        w.finalize()?;
+    }
+    Ok(())
+}

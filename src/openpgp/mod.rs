@@ -1,0 +1,40 @@
+//! Every OpenPGP operation of the server and of the holder's client. This
+//! is the only module that touches sequoia-openpgp, so that policy (what
+//! we accept, what we emit) and the guard against hostile input are decided
+//! in one place.
+//!
+//! - `guard`: sequoia on untrusted bytes, with panics turned into errors.
+//! - `server_key`: the server's key (generation, loading).
+//! - `decrypt`: the server's decryption and signature check of requests.
+//! - `encrypt`: what the server sends (sign+encrypt, symmetric layer).
+//! - `cert`: nym keys (parsing, the rules of PROTOCOL.md section 2, merge).
+//! - `armor`: finding an armored block in text.
+//! - `holder`: the nym holder's side (key generation, requests, articles).
+
+mod armor;
+mod cert;
+mod decrypt;
+mod encrypt;
+mod guard;
+pub mod holder;
+mod server_key;
+
+use sequoia_openpgp::policy::StandardPolicy;
+
+pub use armor::find_armor;
+pub use cert::{
+    cert_bytes, cert_from_bytes, check_nym_cert, key_ids, merge, parse_certs, KeyProblem, NymKey,
+};
+pub use decrypt::{decrypt, decrypt_at, DecryptError, Decrypted, SigInfo};
+pub use encrypt::{armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into};
+pub use server_key::{generate_server_key, tsk_armored, user_ids, ServerKey};
+
+/// An OpenPGP certificate (a public key, possibly with secrets).
+pub use sequoia_openpgp::Cert as PgpCert;
+
+/// The policy every check uses: sequoia's standard policy (no SHA-1
+/// signatures, no weak keys).
+pub fn policy() -> &'static StandardPolicy<'static> {
+    static P: StandardPolicy<'static> = StandardPolicy::new();
+    &P
+}
