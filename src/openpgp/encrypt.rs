@@ -5,9 +5,11 @@ use anyhow::{anyhow, Result};
 use sequoia_openpgp as openpgp;
 
 use openpgp::crypto::Password;
-use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
-use openpgp::{Cert, KeyID};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
+use openpgp::types::Features;
+use openpgp::Cert;
 
+use super::cert::encryption_keys;
 use super::{policy, ServerKey};
 
 /// Sign `payload` with the server key and encrypt it to `cert`. With
@@ -37,27 +39,22 @@ pub fn sign_encrypt_into(
     hidden: bool,
 ) -> Result<()> {
     let vc = cert.with_policy(policy(), None)?;
-    let keys: Vec<_> = vc.keys().alive().revoked(false).supported().for_transport_encryption().collect();
-    let keys = if keys.is_empty() {
-        vc.keys().alive().revoked(false).supported().for_storage_encryption().collect()
-    } else {
-        keys
-    };
+    let keys = encryption_keys(&vc);
     if keys.is_empty() {
         return Err(anyhow!("nym key has no usable encryption key"));
     }
     let recipients: Vec<Recipient> = keys
         .iter()
         .map(|ka| {
-            let id = if hidden { KeyID::wildcard() } else { ka.key().keyid() };
-            Recipient::new(id, ka.key())
+            let id = if hidden { None } else { Some(ka.key().keyid().into()) };
+            Recipient::new(seipdv1(), id, ka.key())
         })
         .collect();
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
-        let msg = Encryptor2::for_recipients(msg, recipients).build()?;
-        let msg = Signer::new(msg, server.signer.clone()).build()?;
+        let msg = Encryptor::for_recipients(msg, recipients).build()?;
+        let msg = Signer::new(msg, server.signer.clone())?.build()?;
         let mut w = LiteralWriter::new(msg).build()?;
         // io::copy feeds the writers 8 KiB at a time: sequoia's armor
         // writer sizes its scratch buffer to the largest single write.
@@ -65,6 +62,14 @@ pub fn sign_encrypt_into(
         w.finalize()?;
     }
     Ok(())
+}
+
+/// What we write, whatever a key advertises: SEIPDv1 (with MDC), the
+/// format every OpenPGP implementation reads. sequoia 2 would write RFC
+/// 9580's SEIPDv2 to keys that announce it, which GnuPG 2.2 and 2.4, what
+/// most holders read with, cannot open.
+pub(crate) fn seipdv1() -> Features {
+    Features::empty().set_seipdv1()
 }
 
 /// Encrypt `data` with a passphrase only (PROTOCOL.md section 5, step 2).
@@ -79,7 +84,7 @@ pub fn encrypt_symmetric_into(out: &mut Vec<u8>, data: &[u8], passphrase: &str) 
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
-        let msg = Encryptor2::with_passwords(msg, Some(Password::from(passphrase))).build()?;
+        let msg = Encryptor::with_passwords(msg, Some(Password::from(passphrase))).build()?;
         let mut w = LiteralWriter::new(msg).build()?;
         std::io::copy(&mut &data[..], &mut w)?;
         w.finalize()?;

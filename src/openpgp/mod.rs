@@ -18,6 +18,8 @@ mod encrypt;
 mod guard;
 pub mod holder;
 mod server_key;
+#[cfg(test)]
+mod testkit;
 
 use sequoia_openpgp::policy::StandardPolicy;
 

@@ -8,7 +8,7 @@ use openpgp::crypto::KeyPair;
 use openpgp::parse::Parse;
 use openpgp::serialize::SerializeInto;
 use openpgp::types::KeyFlags;
-use openpgp::{Cert, KeyID};
+use openpgp::{Cert, KeyHandle};
 
 use super::policy;
 
@@ -26,6 +26,7 @@ pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result
     let mut b = CertBuilder::new()
         .set_cipher_suite(suite)
         .set_validity_period(None)
+        .set_features(super::encrypt::seipdv1())?
         .add_signing_subkey()
         .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None);
     for uid in user_ids {
@@ -39,7 +40,7 @@ pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result
 pub struct ServerKey {
     pub cert: Cert,
     pub(super) signer: KeyPair,
-    pub(super) decryptors: Vec<(KeyID, KeyPair)>,
+    pub(super) decryptors: Vec<(KeyHandle, KeyPair)>,
 }
 
 impl ServerKey {
@@ -84,7 +85,7 @@ impl ServerKey {
                         signer = Some(k.clone().into_keypair()?);
                     }
                     if flags.for_transport_encryption() || flags.for_storage_encryption() {
-                        decryptors.push((k.keyid(), k.into_keypair()?));
+                        decryptors.push((k.fingerprint().into(), k.into_keypair()?));
                     }
                 }
                 _ => {}

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use openpgp::cert::prelude::*;
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
-use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
 use openpgp::serialize::Serialize;
 use sequoia_openpgp as openpgp;
 
@@ -118,7 +118,13 @@ impl Pgp {
             .with_policy(policy(), None)
             .supported()
             .for_transport_encryption()
-            .map(|ka| Recipient::new(ka.key().keyid(), ka.key()))
+            .map(|ka| {
+                Recipient::new(
+                    openpgp::types::Features::empty().set_seipdv1(),
+                    Some(ka.key().keyid().into()),
+                    ka.key(),
+                )
+            })
             .collect()
     }
 
@@ -127,7 +133,7 @@ impl Pgp {
         let mut out = Vec::new();
         let m = Message::new(&mut out);
         let m = Armorer::new(m).build().unwrap();
-        let m = Encryptor2::for_recipients(m, self.recipients()).build().unwrap();
+        let m = Encryptor::for_recipients(m, self.recipients()).build().unwrap();
         inner(m).unwrap();
         out
     }
@@ -155,7 +161,7 @@ impl Pgp {
             .into_keypair()
             .unwrap();
         self.encrypt_raw(|m| {
-            let m = Signer::new(m, signer).creation_time(when).build()?;
+            let m = Signer::new(m, signer)?.creation_time(when).build()?;
             let mut w = LiteralWriter::new(m).build()?;
             w.write_all(plaintext)?;
             w.finalize()
@@ -266,7 +272,7 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("config@nym.example", &enc)
         }
         "key-thousands-of-userids" => {
-            let mut b = CertBuilder::general_purpose(None, Some("many0@nym.example"));
+            let mut b = CertBuilder::general_purpose(Some("many0@nym.example"));
             for i in 1..2000 {
                 b = b.add_userid(format!("many{i}@nym.example"));
             }
@@ -274,7 +280,7 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("config@nym.example", &p.creation(&cert))
         }
         "key-thousands-of-subkeys" => {
-            let mut b = CertBuilder::general_purpose(None, Some("bigkey@nym.example"));
+            let mut b = CertBuilder::general_purpose(Some("bigkey@nym.example"));
             for _ in 0..1000 {
                 b = b.add_transport_encryption_subkey();
             }
@@ -282,7 +288,7 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("config@nym.example", &p.creation(&cert))
         }
         "key-from-the-future" => {
-            let (cert, _) = CertBuilder::general_purpose(None, Some("later@nym.example"))
+            let (cert, _) = CertBuilder::general_purpose(Some("later@nym.example"))
                 .set_creation_time(SystemTime::now() + 10 * year)
                 .generate()
                 .unwrap();
@@ -303,17 +309,22 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("send@nym.example", &enc)
         }
         "not-for-us" => {
-            let (other, _) =
-                CertBuilder::general_purpose(None, Some("x@elsewhere.example")).generate().unwrap();
+            let (other, _) = CertBuilder::general_purpose(Some("x@elsewhere.example")).generate().unwrap();
             let rcpt: Vec<Recipient> = other
                 .keys()
                 .with_policy(policy(), None)
                 .for_transport_encryption()
-                .map(|ka| Recipient::new(ka.key().keyid(), ka.key()))
+                .map(|ka| {
+                    Recipient::new(
+                        openpgp::types::Features::empty().set_seipdv1(),
+                        Some(ka.key().keyid().into()),
+                        ka.key(),
+                    )
+                })
                 .collect();
             let mut out = Vec::new();
             let m = Armorer::new(Message::new(&mut out)).build().unwrap();
-            let m = Encryptor2::for_recipients(m, rcpt).build().unwrap();
+            let m = Encryptor::for_recipients(m, rcpt).build().unwrap();
             let mut w = LiteralWriter::new(m).build().unwrap();
             w.write_all(b"subject: x\n").unwrap();
             w.finalize().unwrap();
@@ -328,7 +339,7 @@ fn hostile_corpus_gets_the_expected_exit_code_without_panic_bloat_or_damage() {
     let s = Server::new(&["nym.example"]);
     s.set("limits", "max_message_size", &MAX_SIZE.to_string());
     let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
-    let (alice, _) = CertBuilder::general_purpose(None, Some("alice@nym.example")).generate().unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
     let p = Pgp { server, alice };
     // alice is created the honest way.
     assert_eq!(s.deliver_pgp("config@nym.example", &p.creation(&p.alice)), 0);
