@@ -29,6 +29,9 @@ pub struct SigInfo {
     pub digest: [u8; 32],
     /// The key was known but the signature did not verify.
     pub bad: bool,
+    /// Intended Recipient Fingerprints (hex) the signature names; GnuPG
+    /// and sequoia add them when they sign and encrypt together.
+    pub intended: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -104,6 +107,7 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> VerificationHelper for Helper<'_, F> {
                             created: g.sig.signature_creation_time(),
                             digest: sig_digest(g.sig),
                             bad: false,
+                            intended: g.sig.intended_recipients().map(|f| f.to_hex()).collect(),
                         },
                         Err(e) => {
                             let (sig, bad) = match e {
@@ -123,6 +127,7 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> VerificationHelper for Helper<'_, F> {
                                 created: sig.signature_creation_time(),
                                 digest: sig_digest(sig),
                                 bad,
+                                intended: sig.intended_recipients().map(|f| f.to_hex()).collect(),
                             }
                         }
                     };

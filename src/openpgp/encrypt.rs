@@ -12,12 +12,19 @@ use openpgp::Cert;
 use super::cert::encryption_keys;
 use super::{policy, ServerKey};
 
+/// The signature notation that marks the server's own notices. Mail the
+/// server relays to a nym is signed without it, so a relayed mail that
+/// pretends to come from config@ cannot pass for a notice. The value is
+/// the service that speaks (`config`, `send`, ...). Not critical: GnuPG
+/// shows it (`--verify-options show-notations`) and accepts it.
+pub const NOTICE_NOTATION: &str = "notice@nymgate.invalid";
+
 /// Sign `payload` with the server key and encrypt it to `cert`. With
 /// `hidden`, the recipient key IDs are the wildcard, so the message does
 /// not name its reader (what `gpg --throw-keyids` does).
 pub fn sign_encrypt(server: &mut ServerKey, cert: &Cert, payload: &[u8], hidden: bool) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(armored_size(payload.len()));
-    sign_encrypt_into(&mut out, server, cert, &mut &payload[..], hidden)?;
+    sign_encrypt_into(&mut out, server, cert, &mut &payload[..], hidden, None)?;
     Ok(out)
 }
 
@@ -30,13 +37,15 @@ pub fn armored_size(n: usize) -> usize {
 
 /// [`sign_encrypt`] of everything `payload` yields, appended to `out`
 /// (which may already hold the article's headers): a large message is read
-/// as a stream and never held twice.
+/// as a stream and never held twice. `notice` names the service when the
+/// payload is the server's own notice ([`NOTICE_NOTATION`]).
 pub fn sign_encrypt_into(
     out: &mut Vec<u8>,
     server: &mut ServerKey,
     cert: &Cert,
     payload: &mut dyn std::io::Read,
     hidden: bool,
+    notice: Option<&str>,
 ) -> Result<()> {
     let vc = cert.with_policy(policy(), None)?;
     let keys = encryption_keys(&vc);
@@ -54,7 +63,20 @@ pub fn sign_encrypt_into(
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
         let msg = Encryptor::for_recipients(msg, recipients).build()?;
-        let msg = Signer::new(msg, server.signer.clone())?.build()?;
+        let msg = match notice {
+            None => Signer::new(msg, server.signer.clone())?.build()?,
+            Some(service) => {
+                use openpgp::packet::signature::subpacket::NotationDataFlags;
+                use openpgp::packet::signature::SignatureBuilder;
+                let template = SignatureBuilder::new(openpgp::types::SignatureType::Binary).add_notation(
+                    NOTICE_NOTATION,
+                    service.as_bytes(),
+                    NotationDataFlags::empty().set_human_readable(),
+                    false,
+                )?;
+                Signer::with_template(msg, server.signer.clone(), template)?.build()?
+            }
+        };
         let mut w = LiteralWriter::new(msg).build()?;
         // io::copy feeds the writers 8 KiB at a time: sequoia's armor
         // writer sizes its scratch buffer to the largest single write.

@@ -283,6 +283,9 @@ pub struct Opened {
     pub by_password: bool,
     /// Fingerprint (hex) of a trusted signer whose signature checked out.
     pub good_signer: Option<String>,
+    /// The good signature marks the payload as the server's own notice:
+    /// the service that speaks (see `NOTICE_NOTATION`).
+    pub notice: Option<String>,
     /// Signatures that were present but did not check out.
     pub bad_signatures: usize,
 }
@@ -293,6 +296,7 @@ struct Helper<'a> {
     signers: &'a [Cert],
     by_password: bool,
     good_signer: Option<String>,
+    notice: Option<String>,
     bad_signatures: usize,
 }
 
@@ -306,7 +310,14 @@ impl VerificationHelper for Helper<'_> {
             if let MessageLayer::SignatureGroup { results } = layer {
                 for r in results {
                     match r {
-                        Ok(good) => self.good_signer = Some(good.ka.cert().fingerprint().to_hex()),
+                        Ok(good) => {
+                            self.good_signer = Some(good.ka.cert().fingerprint().to_hex());
+                            self.notice = good
+                                .sig
+                                .notation(super::NOTICE_NOTATION)
+                                .next()
+                                .map(|v| String::from_utf8_lossy(v).into_owned());
+                        }
                         Err(_) => self.bad_signatures += 1,
                     }
                 }
@@ -371,8 +382,15 @@ fn open_capped(
     signers: &[Cert],
     max: usize,
 ) -> Result<Opened> {
-    let helper =
-        Helper { keys, passwords, signers, by_password: false, good_signer: None, bad_signatures: 0 };
+    let helper = Helper {
+        keys,
+        passwords,
+        signers,
+        by_password: false,
+        good_signer: None,
+        notice: None,
+        bad_signatures: 0,
+    };
     let (plaintext, h) = guard::open(data, max, None, helper).map_err(|r| match r {
         Refusal::TooLarge => anyhow!("the message is larger than {} MiB once opened", max >> 20),
         Refusal::NotForUs => anyhow!("the message is not encrypted to this nym"),
@@ -382,6 +400,7 @@ fn open_capped(
         plaintext,
         by_password: h.by_password,
         good_signer: h.good_signer,
+        notice: h.notice,
         bad_signatures: h.bad_signatures,
     })
 }
@@ -407,6 +426,9 @@ pub struct Article {
     pub symmetric: bool,
     /// The server's signature checked out (its fingerprint, hex).
     pub server_signed: Option<String>,
+    /// The server's signature marks this as its own notice (the service
+    /// that speaks); `None` for mail the server relayed.
+    pub notice: Option<String>,
     pub bad_signatures: usize,
 }
 
@@ -423,6 +445,7 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
                 plaintext: o.plaintext,
                 symmetric: true,
                 server_signed: o.good_signer,
+                notice: o.notice,
                 bad_signatures: o.bad_signatures,
             });
         }
@@ -431,6 +454,7 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
             plaintext: outer.plaintext,
             symmetric: true,
             server_signed: outer.good_signer,
+            notice: None,
             bad_signatures: outer.bad_signatures,
         });
     }
@@ -441,6 +465,7 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
         plaintext: outer.plaintext,
         symmetric: false,
         server_signed: outer.good_signer,
+        notice: outer.notice,
         bad_signatures: outer.bad_signatures,
     })
 }
@@ -506,6 +531,31 @@ mod tests {
                     std::slice::from_ref(&self.server.cert),
                 )
             }
+        }
+
+        #[test]
+        fn only_the_servers_own_notices_carry_the_notice_mark() {
+            let mut w = world();
+            let alice = w.alice.clone();
+            let mut notice = Vec::new();
+            let text = b"From: config@nym.example\nSubject: Nym deleted\n\nbye\n";
+            crate::openpgp::sign_encrypt_into(
+                &mut notice,
+                &mut w.server,
+                &alice,
+                &mut &text[..],
+                true,
+                Some("config"),
+            )
+            .unwrap();
+            let a = w.read(&notice, &[]).unwrap();
+            assert_eq!(a.notice.as_deref(), Some("config"));
+            assert!(a.server_signed.is_some());
+            // The same text relayed as mail to the nym: signed, but no notice.
+            let relayed = sign_encrypt(&mut w.server, &alice, text, true).unwrap();
+            let a = w.read(&relayed, &[]).unwrap();
+            assert!(a.server_signed.is_some());
+            assert_eq!(a.notice, None);
         }
 
         #[test]

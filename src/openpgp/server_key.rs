@@ -44,6 +44,12 @@ pub struct ServerKey {
 }
 
 impl ServerKey {
+    /// Fingerprint (hex) of the server's primary key, as a signature's
+    /// Intended Recipient subpacket names it.
+    pub fn fingerprint_hex(&self) -> String {
+        self.cert.fingerprint().to_hex()
+    }
+
     /// Load the server key from its file. The file is our own (mode 0600,
     /// written by `init`), so its self-signatures are not verified again on
     /// every delivery: that verification was most of a delivery's CPU time.

@@ -388,3 +388,128 @@ fn hostile_corpus_gets_the_expected_exit_code_without_panic_bloat_or_damage() {
     assert!(count >= 50, "the corpus must hold at least 50 cases");
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The stored key of `addr`, as bytes, read from the database.
+fn stored_key_len(s: &Server, addr: &str) -> usize {
+    let (local, domain) = addr.split_once('@').unwrap();
+    let conn = rusqlite::Connection::open_with_flags(
+        s.home.join("nymgate.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    conn.query_row("SELECT length(cert) FROM nyms WHERE local = ?1 AND domain = ?2", [local, domain], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as usize
+}
+
+/// The armored key block of `base` followed by `n` User IDs outside our
+/// domains and `n` third-party certifications of its own User ID, written
+/// packet by packet (building it as a certificate would itself take the
+/// quadratic time the server must avoid).
+fn flooded(base: &openpgp::Cert, n: usize) -> Vec<u8> {
+    use openpgp::packet::UserID;
+    let (other, _) = CertBuilder::general_purpose(Some("mallory@evil.example")).generate().unwrap();
+    let mut signer = other.primary_key().key().clone().parts_into_secret().unwrap().into_keypair().unwrap();
+    let uid = base.userids().next().unwrap().userid().clone();
+    let mut bytes = Vec::new();
+    base.serialize(&mut bytes).unwrap();
+    let c = uid
+        .certify(&mut signer, base, openpgp::types::SignatureType::GenericCertification, None, None)
+        .unwrap();
+    for i in 0..n {
+        openpgp::Packet::from(UserID::from(format!("junk {i} <junk{i}@elsewhere.example>")))
+            .serialize(&mut bytes)
+            .unwrap();
+        openpgp::Packet::from(c.clone()).serialize(&mut bytes).unwrap();
+    }
+    armor(openpgp::armor::Kind::PublicKey, &bytes)
+}
+
+impl Pgp {
+    /// A creation request carrying an armored key block as it is.
+    fn creation_block(&self, block: &[u8]) -> Vec<u8> {
+        let mut text = b"hsub: hostile\n".to_vec();
+        text.extend_from_slice(block);
+        self.encrypt(&text)
+    }
+}
+
+#[test]
+fn flooded_refreshes_do_not_grow_the_stored_key() {
+    let s = Server::new(&["nym.example"]);
+    let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server, alice };
+    assert_eq!(s.deliver_pgp("config@nym.example", &p.creation(&p.alice)), 0);
+    let before = stored_key_len(&s, "alice@nym.example");
+    // Anyone holding alice's public key can upload it again, flooded.
+    for _ in 0..4 {
+        let upload = flooded(&p.alice, 1000);
+        let out = deliver(&s, "config@nym.example", &mail("config@nym.example", &p.creation_block(&upload)));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.maxrss_kib < 64 * 1024, "peak RSS {} KiB", out.maxrss_kib);
+    }
+    let after = stored_key_len(&s, "alice@nym.example");
+    assert!(after <= before, "stored key grew from {before} to {after} bytes");
+    assert!(after <= 64 * 1024);
+}
+
+#[test]
+fn a_key_with_thousands_of_user_ids_is_judged_without_blowing_up() {
+    let s = Server::new(&["nym.example"]);
+    let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server, alice };
+    // 6,000 User IDs outside our domains beside the nym's: the request that
+    // cost 12-13 s of CPU before the key block was read within bounds.
+    let big = flooded(&p.alice, 6000);
+    assert!(big.len() > 600_000, "{} bytes", big.len());
+    let out = deliver(&s, "config@nym.example", &mail("config@nym.example", &p.creation_block(&big)));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(String::from_utf8_lossy(&s.admin(&["nym", "list"]).stdout).contains("alice@nym.example"));
+    assert!(out.maxrss_kib < 96 * 1024, "peak RSS {} KiB", out.maxrss_kib);
+    assert!(stored_key_len(&s, "alice@nym.example") < 4096);
+}
+
+#[test]
+fn text_signed_for_someone_else_cannot_be_replayed_into_config() {
+    let s = Server::new(&["nym.example"]);
+    let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server: server.clone(), alice };
+    assert_eq!(s.deliver_pgp("config@nym.example", &p.creation(&p.alice)), 0);
+    let (bob, _) = CertBuilder::general_purpose(Some("bob@example.org")).generate().unwrap();
+    // alice signs "delete: yes" in a message for bob (the signature names
+    // bob as its intended recipient, as sequoia and GnuPG 2.3+ do); bob
+    // re-encrypts the signed text to config@.
+    let signed_for = |who: &openpgp::Cert| {
+        let signer = p
+            .alice
+            .keys()
+            .unencrypted_secret()
+            .with_policy(policy(), None)
+            .for_signing()
+            .next()
+            .unwrap()
+            .key()
+            .clone()
+            .into_keypair()
+            .unwrap();
+        p.encrypt_raw(|m| {
+            let m = Signer::new(m, signer)?.add_intended_recipient(who).build()?;
+            let mut w = LiteralWriter::new(m).build()?;
+            w.write_all(b"delete: yes\n")?;
+            w.finalize()
+        })
+    };
+    let (code, log) = s.deliver_logged("config@nym.example", &mail("config@nym.example", &signed_for(&bob)));
+    assert_eq!(code, 0);
+    assert!(log.contains("signed_for_someone_else"), "{log}");
+    assert!(String::from_utf8_lossy(&s.admin(&["nym", "list"]).stdout).contains("alice@nym.example"));
+    // Signed for the server, the same request is obeyed.
+    let (code, log) =
+        s.deliver_logged("config@nym.example", &mail("config@nym.example", &signed_for(&server)));
+    assert_eq!(code, 0);
+    assert!(log.contains("outcome=deleted"), "{log}");
+}
