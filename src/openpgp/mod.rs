@@ -33,7 +33,7 @@ pub use encrypt::{
     armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into, NOTICE_NOTATION,
 };
 pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
-pub use server_key::{generate_server_key, tsk_armored, user_ids, ServerKey};
+pub use server_key::{add_user_ids, generate_server_key, tsk_armored, user_ids, ServerKey};
 
 /// An OpenPGP certificate (a public key, possibly with secrets).
 pub use sequoia_openpgp::Cert as PgpCert;

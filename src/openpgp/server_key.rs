@@ -133,3 +133,57 @@ pub fn user_ids(bytes: &[u8]) -> Result<Vec<String>> {
     let cert = Cert::from_bytes(bytes)?;
     Ok(cert.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect())
 }
+
+/// The server key (`bytes`, a transferable secret key) with these User IDs
+/// added, each bound by the same primary key with a self-signature like
+/// the existing User IDs' (a domain added after `init`). User IDs already
+/// on the key are left alone. Returns the new armored secret key.
+pub fn add_user_ids(bytes: &[u8], uids: &[String]) -> Result<Vec<u8>> {
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::packet::UserID;
+    use openpgp::parse::Parse;
+    let cert = Cert::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
+    let template = {
+        let vc = cert.with_policy(policy(), None).context("server key is not valid")?;
+        let binding = vc.primary_userid().context("server key has no User ID")?.binding_signature().clone();
+        SignatureBuilder::from(binding)
+            .set_signature_creation_time(std::time::SystemTime::now())?
+            .set_primary_userid(false)?
+    };
+    let mut primary = cert.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
+    let mut packets: Vec<openpgp::Packet> = Vec::new();
+    for u in uids {
+        if cert.userids().any(|ua| ua.userid().value() == u.as_bytes()) {
+            continue;
+        }
+        let uid = UserID::from(u.as_str());
+        let sig = uid.bind(&mut primary, &cert, template.clone())?;
+        packets.push(uid.into());
+        packets.push(sig.into());
+    }
+    let (cert, _) = cert.insert_packets(packets)?;
+    tsk_armored(&cert)
+}
+
+#[cfg(test)]
+mod add_uid_tests {
+    use super::*;
+
+    #[test]
+    fn added_user_ids_are_bound_by_the_same_primary_key() {
+        let cert = generate_server_key(&["nymgate Config <config@a.example>".to_string()], None).unwrap();
+        let tsk = tsk_armored(&cert).unwrap();
+        let new = [
+            "nymgate Config <config@b.example>".to_string(),
+            "nymgate Config <config@a.example>".to_string(),
+        ];
+        let out = add_user_ids(&tsk, &new).unwrap();
+        let checked = ServerKey::from_tsk_checked(&out).unwrap();
+        assert_eq!(checked.cert.fingerprint(), cert.fingerprint());
+        let vc = checked.cert.with_policy(policy(), None).unwrap();
+        let uids: Vec<String> =
+            vc.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect();
+        assert_eq!(uids.len(), 2, "{uids:?}");
+        assert!(uids.contains(&"nymgate Config <config@b.example>".to_string()));
+    }
+}
