@@ -513,3 +513,42 @@ fn text_signed_for_someone_else_cannot_be_replayed_into_config() {
     assert_eq!(code, 0);
     assert!(log.contains("outcome=deleted"), "{log}");
 }
+
+/// Not a test: writes the hostile inputs of the hardening issue, encrypted
+/// to the server key in `$MEASURE_KEY`, into `$MEASURE_OUT`, for
+/// `scripts/measure-hardening` to feed to an old and a new binary.
+/// Run: MEASURE_KEY=key.asc MEASURE_OUT=dir cargo test --test tests -- --ignored write_hardening_inputs
+#[test]
+#[ignore]
+fn write_hardening_inputs() {
+    let (Some(key), Some(out)) = (std::env::var_os("MEASURE_KEY"), std::env::var_os("MEASURE_OUT")) else {
+        return;
+    };
+    let out = PathBuf::from(out);
+    std::fs::create_dir_all(&out).unwrap();
+    let key_bytes = std::fs::read(&key).unwrap();
+    let server = openpgp::Cert::from_bytes(&key_bytes).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server, alice };
+    let gpg = Gpg::new();
+    gpg.import(&key_bytes);
+    let write = |name: &str, body: Vec<u8>| std::fs::write(out.join(name), body).unwrap();
+    write("00-create-alice.eml", mail("config@nym.example", &p.creation(&p.alice)));
+    // 1: a public-key "refresh" flooded with 1,000 certifications and User IDs.
+    write("01-refresh-flood.eml", mail("config@nym.example", &p.creation_block(&flooded(&p.alice, 1000))));
+    // 2: a creation request whose key has 6,000 User IDs.
+    let (bob, _) = CertBuilder::general_purpose(Some("bob@nym.example")).generate().unwrap();
+    write("02-6000-uids.eml", mail("config@nym.example", &p.creation_block(&flooded(&bob, 6000))));
+    // 3: 256 MiB of zeros compressed into a small message.
+    write("03-bomb.eml", generated("compression-bomb", &p, &gpg));
+    // 7: send@ with 1,000 recipients, signed by alice.
+    let rcpts: Vec<String> = (0..1000).map(|i| format!("r{i}@example.org")).collect();
+    let msg = format!("To: {}\nSubject: blast\n\nx\n", rcpts.join(", "));
+    write("07-1000-rcpts.eml", mail("send@nym.example", &p.signed_at(msg.as_bytes(), SystemTime::now())));
+    // 9-12: header smuggling, identity headers, repeated To, 8-bit body.
+    let mut smuggle = b"To: bob@example.org\nTo: carol@example.org\nSubject: hi\rFrom: ceo@bank.example\rBcc: spy@evil.example\nFrom\0: x@y\n\
+Resent-From: ceo@bank.example\nFrom: \"ceo@bank.example\" <alice@nym.example>\n\ncaf\xe9\n"
+        .to_vec();
+    smuggle.shrink_to_fit();
+    write("09-12-headers.eml", mail("send@nym.example", &p.signed_at(&smuggle, SystemTime::now())));
+}
