@@ -107,6 +107,25 @@ pub fn open_store(cfg: &Config) -> Result<Store> {
     Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))
 }
 
+/// `key add-domain D`: the server key gets User IDs for the services of
+/// `domain`. The key file is replaced atomically and stays 0600. Returns
+/// whether the configuration already names the domain.
+pub fn key_add_domain(cfg: &Config, domain: &str) -> Result<bool> {
+    let domain = domain.trim().to_ascii_lowercase();
+    if domain.is_empty() || domain.contains('@') || domain.contains(char::is_whitespace) {
+        bail!("{domain:?} is not a domain");
+    }
+    check_private(&cfg.key_path())?;
+    let old = fs::read(cfg.key_path())?;
+    let new = pgp::add_user_ids(&old, &server_user_ids(std::slice::from_ref(&domain)))?;
+    let tmp = cfg.home.join(".server.key.new");
+    let _ = fs::remove_file(&tmp);
+    write_private(&tmp, &new)?;
+    fs::rename(&tmp, cfg.key_path())?;
+    fs::File::open(&cfg.home)?.sync_all()?;
+    Ok(cfg.hosts(&domain))
+}
+
 /// The User IDs of the server key (for `check`).
 pub fn key_user_ids(cfg: &Config) -> Result<Vec<String>> {
     pgp::user_ids(&fs::read(cfg.key_path())?)

@@ -89,6 +89,10 @@ pub struct InitArgs {
 pub enum KeyCmd {
     /// Print the server's armored public key (publish it as key.asc).
     Export,
+    /// Add the service User IDs (config@, send@, url@) of a domain hosted
+    /// since `init` to the server key, certified by the same primary key.
+    /// Publish the key again afterwards (`key export`).
+    AddDomain { domain: String },
 }
 
 #[derive(Args, Debug)]

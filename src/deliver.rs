@@ -217,8 +217,16 @@ fn inbound<R: Read>(
     let Some(handle::Post::Inbound(n)) = d.effects.posts.first() else {
         return Err(Failure::Temp(anyhow::anyhow!("inbound decision without a post")));
     };
-    let item =
-        channel::aam::article_for(ctx.cfg, &mut ctx.server, &n.cert, &Wrapping::of(n), input, 64 * 1024)?;
+    // Relayed mail: signed without the notice mark.
+    let item = channel::aam::article_for(
+        ctx.cfg,
+        &mut ctx.server,
+        &n.cert,
+        &Wrapping::of(n),
+        input,
+        64 * 1024,
+        None,
+    )?;
     if input.over_limit() {
         return Err(Failure::Data("message larger than the size limit"));
     }
@@ -266,7 +274,7 @@ pub fn request(
     };
     for _ in 0..MAX_RETRIES {
         ctx.now = store::now();
-        let signer = signer_of(&ctx.store, &dec)?;
+        let signer = signer_of(&ctx.store, &ctx.server.fingerprint_hex(), &dec)?;
         let key = match (service, pgp::find_armor(&dec.plaintext, "PUBLIC KEY BLOCK")) {
             (Service::Config, Some(block)) => Some(key_offer(ctx, block)?),
             _ => None,
@@ -285,7 +293,7 @@ pub fn request(
 }
 
 /// What the signatures of a decrypted request say, against the store.
-fn signer_of(store: &Store, dec: &Decrypted) -> Result<Signer, Failure> {
+fn signer_of(store: &Store, server_fpr: &str, dec: &Decrypted) -> Result<Signer, Failure> {
     if let Some(sig) = dec.good() {
         let fpr = sig.good_signer.clone().unwrap_or_default();
         return Ok(match store::nym_by_fingerprint(store, &fpr)? {
@@ -295,6 +303,8 @@ fn signer_of(store: &Store, dec: &Decrypted) -> Result<Signer, Failure> {
                     digest: sig.digest.to_vec(),
                     created: secs(sig.created),
                     seen: store::replay_seen(store, &sig.digest)?,
+                    meant_for_others: !sig.intended.is_empty()
+                        && !sig.intended.iter().any(|f| f.eq_ignore_ascii_case(server_fpr)),
                 },
             ),
             None => Signer::NotANym,
@@ -306,34 +316,43 @@ fn signer_of(store: &Store, dec: &Decrypted) -> Result<Signer, Failure> {
     Ok(if dec.signatures.is_empty() { Signer::None } else { Signer::Bad })
 }
 
-/// Read the key block of a creation request and look up what the store
-/// knows about its address and key.
+/// Read the key block of a creation request within bounds, keep of the
+/// key only what the nym made, and look up what the store knows about its
+/// address and key.
 fn key_offer(ctx: &Ctx, block: &[u8]) -> Result<KeyOffer, Failure> {
-    let Ok(certs) = pgp::parse_certs(block) else { return Ok(KeyOffer::Malformed) };
+    let cfg = ctx.cfg;
+    let hosts = |d: &str| cfg.hosts(d);
+    let Ok(certs) = pgp::read_key_block(block, &hosts) else { return Ok(KeyOffer::Malformed) };
     let cert = match <[_; 1]>::try_from(certs) {
         Ok([c]) => c,
         Err(v) if v.is_empty() => return Ok(KeyOffer::NoKey),
         Err(_) => return Ok(KeyOffer::MoreThanOne),
     };
-    let cfg = ctx.cfg;
-    let key = match pgp::check_nym_cert(&cert, |d| cfg.hosts(d)) {
+    let key = match pgp::check_nym_cert(&cert, hosts) {
         Ok(k) => k,
         Err(p) => return Ok(KeyOffer::Problem(p)),
     };
+    let address = format!("{}@{}", key.local, key.domain);
+    let Ok(cert) = pgp::strip_to_nym(&cert, &address) else { return Ok(KeyOffer::Malformed) };
     let expires = secs(key.expires);
     let existing = store::nym_by_address(&ctx.store, &key.local, &key.domain)?;
+    let mut too_large = !pgp::within_bounds(&cert);
     let refresh = match &existing {
-        Some(n) if n.fingerprint == key.fingerprint => {
-            let merged = pgp::merge(n.cert.clone(), cert.clone())?;
+        Some(n) if n.fingerprint == key.fingerprint && !too_large => {
+            // Only the nym's own signatures are merged, and the result is
+            // stripped again: a refresh can never make the key grow
+            // without bound.
+            let merged = pgp::strip_to_nym(&pgp::merge(n.cert.clone(), cert.clone())?, &address)?;
+            too_large = !pgp::within_bounds(&merged);
             let unchanged = pgp::cert_bytes(&merged)? == pgp::cert_bytes(&n.cert)?;
             let merged_expires =
-                pgp::check_nym_cert(&merged, |d| cfg.hosts(d)).ok().and_then(|k| secs(k.expires)).or(expires);
+                pgp::check_nym_cert(&merged, hosts).ok().and_then(|k| secs(k.expires)).or(expires);
             Some(Refresh { cert: merged, unchanged, expires: merged_expires })
         }
         _ => None,
     };
     let key_in_use = existing.is_none() && store::nym_by_fingerprint(&ctx.store, &key.fingerprint)?.is_some();
-    Ok(KeyOffer::Valid(Box::new(Offered {
+    let offered = Box::new(Offered {
         local: key.local,
         domain: key.domain,
         fingerprint: key.fingerprint,
@@ -343,5 +362,6 @@ fn key_offer(ctx: &Ctx, block: &[u8]) -> Result<KeyOffer, Failure> {
         existing,
         key_in_use,
         refresh,
-    })))
+    });
+    Ok(if too_large { KeyOffer::TooLarge(offered) } else { KeyOffer::Valid(offered) })
 }

@@ -18,7 +18,7 @@
 //! - [`protocol`]: the wire formats, parser and writer together
 //! - [`openpgp`]: the OpenPGP layer for server and client (the only sequoia user)
 //! - [`store`]: the SQLite state (the only rusqlite user)
-//! - [`fetch`]: the SSRF-safe web fetcher for url@
+//! - [`web`]: the SSRF-safe web fetcher for url@
 //! - [`admin`]: the operator's commands
 //! - [`exit`]: the one table from failure kinds to exit codes
 //! - [`client`]: the holder's client `nym`
@@ -30,7 +30,6 @@ pub mod client;
 pub mod config;
 pub mod deliver;
 pub mod exit;
-pub mod fetch;
 pub mod handle;
 pub mod ingest;
 pub mod logging;
@@ -43,3 +42,4 @@ pub mod record;
 pub mod route;
 pub mod store;
 pub mod transport;
+pub mod web;

@@ -127,6 +127,16 @@ fn admin(cfg: &Config, cmd: &Command) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
         Command::Key(KeyCmd::Export) => out.write_all(&admin::export_key(cfg)?)?,
+        Command::Key(KeyCmd::AddDomain { domain }) => {
+            let configured = admin::key_add_domain(cfg, domain)?;
+            writeln!(
+                out,
+                "the server key now has User IDs for {domain}; publish it again (nymgate key export)"
+            )?;
+            if !configured {
+                writeln!(out, "add {domain:?} to domains in the configuration to host it")?;
+            }
+        }
         Command::Flush => {
             let r = outbox::flush(cfg)?;
             log::info!("event=flush outcome=done sent={} failed={} queued={}", r.sent, r.failed, r.left);

@@ -10,7 +10,9 @@ use crate::openpgp::{self as pgp, PgpCert, ServerKey};
 use crate::protocol::article;
 use crate::store::OutItem;
 
-/// The article carrying `payload` to the holder of `cert`. The encryption
+/// The article carrying `payload` to the holder of `cert`; `notice` names
+/// the speaking service when the payload is the server's own notice, so
+/// that its signature carries the notice mark. The encryption
 /// is written straight after the headers: a 20 MiB message must not be
 /// copied again once it is armored.
 pub fn article_for(
@@ -20,18 +22,19 @@ pub fn article_for(
     wrap: &Wrapping,
     payload: &mut dyn std::io::Read,
     size_hint: usize,
+    notice: Option<&str>,
 ) -> Result<OutItem, Failure> {
     let subject = article::subject_for(cfg, wrap.hsub.as_deref(), wrap.subject.as_deref());
     let size = pgp::armored_size(size_hint);
     match wrap.symmetric.as_deref() {
         None => {
             let (msgid, mut out) = article::article_head(cfg, &subject, size);
-            pgp::sign_encrypt_into(&mut out, server, cert, payload, true)?;
+            pgp::sign_encrypt_into(&mut out, server, cert, payload, true, notice)?;
             Ok(article::article_finish(msgid, out))
         }
         Some(pass) => {
             let mut inner = Vec::with_capacity(size);
-            pgp::sign_encrypt_into(&mut inner, server, cert, payload, false)?;
+            pgp::sign_encrypt_into(&mut inner, server, cert, payload, false, notice)?;
             let (msgid, mut out) = article::article_head(cfg, &subject, pgp::armored_size(inner.len()));
             pgp::encrypt_symmetric_into(&mut out, &inner, pass)?;
             Ok(article::article_finish(msgid, out))

@@ -25,11 +25,20 @@ pub fn render(cfg: &Config, server: &mut ServerKey, posts: Vec<Post>) -> Result<
         match p {
             Post::Notice { to, from, address, subject, text } => {
                 let payload = notice(&from, &address, &subject, &text);
+                let service = from.split('@').next().unwrap_or("config").to_string();
                 let (cert, wrap) = match &to {
                     Addressee::Nym(n) => (&n.cert, Wrapping::of(n)),
                     Addressee::Key { cert, wrap } => (&**cert, wrap.clone()),
                 };
-                out.items.push(aam::article_for(cfg, server, cert, &wrap, &mut &payload[..], payload.len())?);
+                out.items.push(aam::article_for(
+                    cfg,
+                    server,
+                    cert,
+                    &wrap,
+                    &mut &payload[..],
+                    payload.len(),
+                    Some(&service),
+                )?);
             }
             Post::Item(i) => out.items.push(i),
             // Streamed by the delivery shell; never rendered from memory.

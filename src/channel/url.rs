@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::fetch::{self, FetchLimits, Page};
 use crate::handle::url::Queued;
 use crate::handle::Outcome;
 use crate::openpgp as pgp;
 use crate::protocol::{article, hsub, url_request};
 use crate::store::OutItem;
+use crate::web::{self as fetch, FetchLimits, Page};
 
 pub fn reply(cfg: &Config, q: &Queued) -> Result<(OutItem, Outcome), Failure> {
     let u = &cfg.url;

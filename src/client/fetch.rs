@@ -241,17 +241,21 @@ fn fetch_spool(store: &Store, dir: &Path, m: &Matcher, o: &FetchOpts) -> Result<
     names.sort();
     let mut bar = Progress::new(&dir.display().to_string(), names.len() as u64, o.quiet);
     for (_, name) in names {
-        let art = fs::read(dir.join(&name))?;
-        let subject = nntp::header(&art, "subject").unwrap_or_default();
-        let who = m.by_subject(&subject).map(str::to_string).or_else(|| {
-            if m.try_all.is_empty() {
-                None
-            } else {
-                m.by_decryption(&art).map(str::to_string)
-            }
-        });
-        if let Some(addr) = who {
-            if keep(store, &mut seen, &addr, &format!("spool:{}/{name}", dir.display()), &art)? {
+        // Anyone can post to the group: look at the headers first and read
+        // the whole file only for an article that may be ours and is not
+        // larger than any article the server writes.
+        let (head, size) = read_head(&dir.join(&name))?;
+        let subject = nntp::header(&head, "subject").unwrap_or_default();
+        let by_subject = m.by_subject(&subject).map(str::to_string);
+        let wanted = by_subject.is_some() || !m.try_all.is_empty();
+        let art = if wanted && size <= MAX_ARTICLE { Some(fs::read(dir.join(&name))?) } else { None };
+        let who = match (&by_subject, &art) {
+            (Some(a), Some(_)) => Some(a.clone()),
+            (None, Some(art)) => m.by_decryption(art).map(str::to_string),
+            _ => None,
+        };
+        if let (Some(addr), Some(art)) = (who, &art) {
+            if keep(store, &mut seen, &addr, &format!("spool:{}/{name}", dir.display()), art)? {
                 stats.kept += 1;
                 bar.kept += 1;
             }
@@ -262,6 +266,24 @@ fn fetch_spool(store: &Store, dir: &Path, m: &Matcher, o: &FetchOpts) -> Result<
     }
     bar.finish();
     Ok(stats)
+}
+
+/// Largest article a spool fetch reads: more than the server ever writes
+/// (a 20 MiB message armored), far less than what a hostile poster can
+/// leave in a spool.
+pub const MAX_ARTICLE: u64 = 32 * 1024 * 1024;
+
+/// The header section of a spool file (at most 64 KiB), and its size.
+fn read_head(path: &Path) -> Result<(Vec<u8>, u64)> {
+    use std::io::Read;
+    let f = fs::File::open(path)?;
+    let size = f.metadata()?.len();
+    let mut head = Vec::with_capacity(8192);
+    f.take(64 * 1024).read_to_end(&mut head)?;
+    if let Some(end) = head.windows(2).position(|w| w == b"\n\n") {
+        head.truncate(end + 2);
+    }
+    Ok((head, size))
 }
 
 /// Store an article in the Maildir unless its Message-ID is already there.

@@ -4,7 +4,7 @@
 //! Which one is safe depends on the user's setup (see the manual text in
 //! `cli.rs`); this module only moves bytes and reports failures clearly.
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::OpenOptionsExt;
@@ -229,17 +229,6 @@ fn smtp(host: &str, port: u16, mode: SmtpTls, mail: &Mail, ca_file: Option<&Path
     s.cmd(&data, 250)?;
     let _ = s.cmd("QUIT", 221);
     Ok(())
-}
-
-/// Read the carrier mails a `file:DIR` hand-off wrote (used by tests and by
-/// users who feed the files to a remailer client).
-pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    v.sort();
-    Ok(v)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::{
     notice_to, Addressee, Change, Decision, Effects, Guard, OnFail, Outcome, Post, Request, View, Wrapping,
 };
-use crate::openpgp::{KeyProblem, PgpCert};
+use crate::openpgp::{KeyProblem, PgpCert, MAX_STORED, MAX_SUBKEYS};
 use crate::protocol::address::{is_valid_nym_name, Service, NAME_MAX, NAME_MIN};
 use crate::protocol::article::describe_options;
 use crate::protocol::options::{self, Change as Opt_, Opt};
@@ -19,6 +19,9 @@ pub enum KeyOffer {
     NoKey,
     MoreThanOne,
     Problem(KeyProblem),
+    /// Usable, but beyond the bounds of a stored key (too many subkeys,
+    /// too large even with only the nym's own signatures).
+    TooLarge(Box<Offered>),
     Valid(Box<Offered>),
 }
 
@@ -73,12 +76,30 @@ pub fn rejected_text(p: &options::Parsed) -> String {
     p.rejected.iter().map(|r| format!("Ignored an \"{}\" line: {}.\n", r.opt, r.reason)).collect()
 }
 
+/// A key beyond the bounds is refused, and the key that asked is told.
+fn too_large(k: &Offered) -> Decision {
+    let address = format!("{}@{}", k.local, k.domain);
+    let post = Post::Notice {
+        to: Addressee::Key { cert: Box::new(k.cert.clone()), wrap: Wrapping::default() },
+        from: format!("config@{}", k.domain),
+        address: address.clone(),
+        subject: "Nym refused: key too large".into(),
+        text: format!(
+            "The key for {address} was not stored: a nym key may have at most {MAX_SUBKEYS} subkeys and,\n\
+             with only its own signatures, at most {} KiB.\nMake a smaller key and ask again.\n",
+            MAX_STORED / 1024
+        ),
+    };
+    Decision::new(EV, Outcome::KeyTooLarge, Effects::none().post(post))
+}
+
 pub fn decide(v: &View, req: &Request, offer: KeyOffer) -> Decision {
     let k = match offer {
         KeyOffer::Malformed => return Decision::drop(EV, Outcome::MalformedKeyBlock),
         KeyOffer::NoKey => return Decision::drop(EV, Outcome::NoKeyInBlock),
         KeyOffer::MoreThanOne => return Decision::drop(EV, Outcome::MoreThanOneKey),
         KeyOffer::Problem(p) => return Decision::drop(EV, problem_outcome(&p)),
+        KeyOffer::TooLarge(k) => return too_large(&k),
         KeyOffer::Valid(k) => k,
     };
     let opts = options::parse(&String::from_utf8_lossy(req.plaintext));
@@ -364,6 +385,15 @@ mod tests {
             assert_eq!(d.outcome, o);
             assert!(!d.effects.commit);
         }
+    }
+
+    #[test]
+    fn a_key_beyond_the_bounds_is_refused_with_a_notice() {
+        let k = Kit::new();
+        let d = run(&k, b"", KeyOffer::TooLarge(Box::new(offer(&k, "alice"))));
+        assert_eq!(d.outcome, Outcome::KeyTooLarge);
+        assert!(d.effects.changes.is_empty());
+        assert_eq!(notice(&d).1, "Nym refused: key too large");
     }
 
     #[test]

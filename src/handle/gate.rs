@@ -17,6 +17,9 @@ pub fn signed<'r>(v: &View, service: Service, req: &'r Request) -> Result<(&'r N
             if sig.seen {
                 return Err(Box::new(Decision::drop(ev, Outcome::ReplayedSignature)));
             }
+            if sig.meant_for_others {
+                return Err(Box::new(Decision::drop(ev, Outcome::SignedForSomeoneElse)));
+            }
             if let Some(why) = age_problem(v, sig) {
                 let text = format!(
                     "Your message to {ev}@{} was refused: its signature is {}.\n\
@@ -111,6 +114,17 @@ mod tests {
         let d = signed(&k.view(), Service::Send, &k.signed_by(&n, s, b"")).unwrap_err();
         assert_eq!(d.outcome, Outcome::ReplayedSignature);
         assert!(d.effects.posts.is_empty());
+    }
+
+    #[test]
+    fn text_signed_for_someone_else_is_refused() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let mut s = k.sig(k.now - 10);
+        s.meant_for_others = true;
+        let d = signed(&k.view(), Service::Config, &k.signed_by(&n, s, b"delete: yes\n")).unwrap_err();
+        assert_eq!(d.outcome, Outcome::SignedForSomeoneElse);
+        assert!(!d.effects.commit);
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub struct Sig {
     pub created: Option<i64>,
     /// The replay cache already holds this signature.
     pub seen: bool,
+    /// The signature names its intended recipients, and the server is not
+    /// among them: text the nym signed for someone else, re-encrypted to
+    /// us.
+    pub meant_for_others: bool,
 }
 
 /// A decrypted request to a service.

@@ -35,6 +35,7 @@ outcomes! {
     // The gate of signed requests.
     NymDisabledOrExpired => "nym_disabled_or_expired",
     ReplayedSignature => "replayed_signature",
+    SignedForSomeoneElse => "signed_for_someone_else",
     SignatureUndated => "signature_undated",
     SignatureTooOld => "signature_too_old",
     SignatureFromFuture => "signature_from_future",
@@ -46,6 +47,7 @@ outcomes! {
     NoKeyInBlock => "no_key_in_block",
     MoreThanOneKey => "more_than_one_key",
     KeyInvalid => "key_invalid",
+    KeyTooLarge => "key_too_large",
     KeyRevoked => "key_revoked",
     KeyExpired => "key_expired",
     KeyCannotEncrypt => "key_cannot_encrypt",

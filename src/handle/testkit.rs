@@ -48,7 +48,7 @@ impl Kit {
 
     /// A good, fresh signature made at `created`.
     pub fn sig(&self, created: i64) -> Sig {
-        Sig { digest: vec![created as u8; 32], created: Some(created), seen: false }
+        Sig { digest: vec![created as u8; 32], created: Some(created), seen: false, meant_for_others: false }
     }
 
     pub fn request<'a>(&self, signer: Signer, plaintext: &'a [u8]) -> Request<'a> {

@@ -6,6 +6,10 @@ use sequoia_openpgp as openpgp;
 use std::time::SystemTime;
 
 use openpgp::cert::prelude::*;
+use openpgp::cert::ValidCert;
+use openpgp::crypto::SessionKey;
+use openpgp::packet::key::{KeyParts, KeyRole, PublicParts};
+use openpgp::packet::Key;
 use openpgp::parse::Parse;
 use openpgp::serialize::SerializeInto;
 use openpgp::Cert;
@@ -79,7 +83,7 @@ fn check_nym_cert_inner(cert: &Cert, hosts: impl Fn(&str) -> bool) -> Result<Nym
         if let RevocationStatus::Revoked(_) = ua.revocation_status() {
             continue;
         }
-        let Ok(Some(email)) = ua.userid().email2() else { continue };
+        let Ok(Some(email)) = ua.userid().email() else { continue };
         let Some((local, domain)) = email.rsplit_once('@') else { continue };
         if !hosts(domain) {
             continue;
@@ -92,17 +96,38 @@ fn check_nym_cert_inner(cert: &Cert, hosts: impl Fn(&str) -> bool) -> Result<Nym
         }
     }
     let (local, domain) = found.ok_or(KeyProblem::NoAddress)?;
-    let usable = || vc.keys().alive().revoked(false).supported();
-    if usable().for_transport_encryption().next().is_none()
-        && usable().for_storage_encryption().next().is_none()
-    {
+    // Every key the server will encrypt to must really take encryption:
+    // a key can carry the encryption flags on an algorithm that cannot
+    // encrypt (Ed25519) or on a point that gives no shared secret (all
+    // zeros). Found only at send time, that would be a failure retried
+    // forever instead of a refused key.
+    let keys = encryption_keys(&vc);
+    if keys.is_empty() || !keys.iter().all(|ka| can_encrypt(ka.key())) {
         return Err(KeyProblem::NoEncryption);
     }
-    if usable().for_signing().next().is_none() {
+    if vc.keys().alive().revoked(false).supported().for_signing().next().is_none() {
         return Err(KeyProblem::NoSigning);
     }
     let expires = vc.primary_key().key_expiration_time();
     Ok(NymKey { fingerprint: cert.fingerprint().to_hex(), local, domain, expires })
+}
+
+/// The keys a message to this certificate is encrypted to: every live
+/// transport-encryption key, or if there is none every storage one.
+pub(super) fn encryption_keys<'a>(vc: &ValidCert<'a>) -> Vec<ValidErasedKeyAmalgamation<'a, PublicParts>> {
+    let usable = || vc.keys().alive().revoked(false).supported();
+    let keys: Vec<_> = usable().for_transport_encryption().collect();
+    if keys.is_empty() {
+        usable().for_storage_encryption().collect()
+    } else {
+        keys
+    }
+}
+
+/// Does encrypting a session key to `key` work? One public-key operation:
+/// the probe the server makes before it promises to write to a key.
+pub(super) fn can_encrypt<P: KeyParts, R: KeyRole>(key: &Key<P, R>) -> bool {
+    guarded(|| SessionKey::new(32).and_then(|sk| key.encrypt(&sk)).is_ok()).unwrap_or(false)
 }
 
 /// Key IDs (hex) of every key in the certificate, so that a signature's
@@ -123,4 +148,64 @@ pub fn cert_from_bytes(b: &[u8]) -> Result<Cert> {
 /// Merge a newer copy of a certificate (refresh: new expiry, new subkeys).
 pub fn merge(old: Cert, new: Cert) -> Result<Cert> {
     guarded(|| old.merge_public(new)).unwrap_or_else(|| Err(anyhow!("key merge panicked")))
+}
+
+#[cfg(test)]
+mod tests {
+    use openpgp::packet::key::Key4;
+    use openpgp::types::Curve;
+
+    use super::super::testkit::{nym, with_encryption_subkey};
+    use super::*;
+
+    fn hosted(d: &str) -> bool {
+        d == "nym.example"
+    }
+
+    #[test]
+    fn a_key_from_the_client_is_a_nym_key() {
+        let k = check_nym_cert(&nym("alice@nym.example"), hosted).unwrap();
+        assert_eq!((k.local.as_str(), k.domain.as_str()), ("alice", "nym.example"));
+    }
+
+    #[test]
+    fn an_ed25519_subkey_flagged_for_encryption_cannot_encrypt() {
+        let ed = Key4::generate_ecc(true, Curve::Ed25519).unwrap().parts_into_public();
+        let cert = with_encryption_subkey("bob@nym.example", ed.into());
+        assert_eq!(check_nym_cert(&cert, hosted).unwrap_err(), KeyProblem::NoEncryption);
+    }
+
+    #[test]
+    fn an_all_zero_cv25519_point_cannot_encrypt() {
+        let zero = Key4::import_public_cv25519(&[0; 32], None, None, None).unwrap();
+        let cert = with_encryption_subkey("carol@nym.example", zero.into());
+        assert_eq!(check_nym_cert(&cert, hosted).unwrap_err(), KeyProblem::NoEncryption);
+    }
+
+    #[test]
+    fn an_all_zero_x25519_point_cannot_encrypt() {
+        let zero = Key4::import_public_x25519(&[0; 32], None).unwrap();
+        let cert = with_encryption_subkey("dave@nym.example", zero.into());
+        assert_eq!(check_nym_cert(&cert, hosted).unwrap_err(), KeyProblem::NoEncryption);
+    }
+
+    #[test]
+    fn one_broken_encryption_key_beside_a_good_one_is_refused() {
+        // The server encrypts to every encryption key at once, so one that
+        // cannot take it breaks every message.
+        let good = Key4::generate_ecc(false, Curve::Cv25519).unwrap().parts_into_public();
+        let cert = with_encryption_subkey("erin@nym.example", good.into());
+        assert!(check_nym_cert(&cert, hosted).is_ok());
+        let zero = Key4::import_public_cv25519(&[0; 32], None, None, None).unwrap();
+        let mut primary =
+            cert.primary_key().key().clone().parts_into_secret().unwrap().into_keypair().unwrap();
+        let zero: Key<PublicParts, openpgp::packet::key::SubordinateRole> = zero.into();
+        let builder =
+            openpgp::packet::signature::SignatureBuilder::new(openpgp::types::SignatureType::SubkeyBinding)
+                .set_key_flags(openpgp::types::KeyFlags::empty().set_transport_encryption())
+                .unwrap();
+        let binding = zero.bind(&mut primary, &cert, builder).unwrap();
+        let (cert, _) = cert.insert_packets(vec![openpgp::Packet::from(zero), binding.into()]).unwrap();
+        assert_eq!(check_nym_cert(&cert, hosted).unwrap_err(), KeyProblem::NoEncryption);
+    }
 }

@@ -1,23 +1,20 @@
 //! The server's decryption of requests: decrypt with the server key,
-//! check signatures against the nyms' keys, cap the plaintext.
+//! check signatures against the nyms' keys, cap the plaintext (through the
+//! guard every untrusted message passes).
 
 use anyhow::anyhow;
 use sequoia_openpgp as openpgp;
-use std::io::Read;
 use std::time::SystemTime;
 
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{PKESK, SKESK};
-use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationHelper,
-};
-use openpgp::parse::Parse;
+use openpgp::parse::stream::{DecryptionHelper, MessageLayer, MessageStructure, VerificationHelper};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::SymmetricAlgorithm;
-use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
+use openpgp::{Cert, KeyHandle, KeyID};
 
-use super::guard::guarded;
-use super::{policy, ServerKey};
+use super::guard::{self, Refusal};
+use super::ServerKey;
 
 /// What we learnt about one signature on a decrypted message.
 #[derive(Debug, Clone)]
@@ -32,6 +29,9 @@ pub struct SigInfo {
     pub digest: [u8; 32],
     /// The key was known but the signature did not verify.
     pub bad: bool,
+    /// Intended Recipient Fingerprints (hex) the signature names; GnuPG
+    /// and sequoia add them when they sign and encrypt together.
+    pub intended: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -61,11 +61,20 @@ pub enum DecryptError {
     TooLarge,
 }
 
+impl From<Refusal> for DecryptError {
+    fn from(r: Refusal) -> DecryptError {
+        match r {
+            Refusal::TooLarge => DecryptError::TooLarge,
+            Refusal::NotForUs => DecryptError::NotForUs,
+            Refusal::Malformed(s) => DecryptError::Malformed(s),
+        }
+    }
+}
+
 struct Helper<'a, F: FnMut(&[String]) -> Vec<Cert>> {
     server: &'a mut ServerKey,
     lookup: F,
     sigs: Vec<SigInfo>,
-    decrypted: bool,
 }
 
 fn sig_digest(sig: &openpgp::packet::Signature) -> [u8; 32] {
@@ -98,6 +107,7 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> VerificationHelper for Helper<'_, F> {
                             created: g.sig.signature_creation_time(),
                             digest: sig_digest(g.sig),
                             bad: false,
+                            intended: g.sig.intended_recipients().map(|f| f.to_hex()).collect(),
                         },
                         Err(e) => {
                             let (sig, bad) = match e {
@@ -106,8 +116,9 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> VerificationHelper for Helper<'_, F> {
                                 VE::UnboundKey { sig, .. } => (sig, true),
                                 VE::BadKey { sig, .. } => (sig, true),
                                 VE::BadSignature { sig, .. } => (sig, true),
-                                // Future variants: count them as bad, never as good.
-                                #[allow(unreachable_patterns)]
+                                // A signature that did not even parse, and
+                                // future variants: never good, and nothing
+                                // to record.
                                 _ => continue,
                             };
                             SigInfo {
@@ -116,6 +127,7 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> VerificationHelper for Helper<'_, F> {
                                 created: sig.signature_creation_time(),
                                 digest: sig_digest(sig),
                                 bad,
+                                intended: sig.intended_recipients().map(|f| f.to_hex()).collect(),
                             }
                         }
                     };
@@ -128,35 +140,31 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> VerificationHelper for Helper<'_, F> {
 }
 
 impl<F: FnMut(&[String]) -> Vec<Cert>> DecryptionHelper for Helper<'_, F> {
-    fn decrypt<D>(
+    fn decrypt(
         &mut self,
         pkesks: &[PKESK],
         _skesks: &[SKESK],
         sym_algo: Option<SymmetricAlgorithm>,
-        mut decrypt: D,
-    ) -> openpgp::Result<Option<Fingerprint>>
-    where
-        D: FnMut(SymmetricAlgorithm, &SessionKey) -> bool,
-    {
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<Cert>> {
         // Named recipients first, then wildcard ones (hidden recipients),
         // which we try with each of our keys.
         for pkesk in pkesks {
+            let Some(r) = pkesk.recipient() else { continue };
             for (id, pair) in self.server.decryptors.iter_mut() {
-                if pkesk.recipient() == id {
+                if r.aliases(&*id) {
                     if let Some((algo, sk)) = pkesk.decrypt(pair, sym_algo) {
                         if decrypt(algo, &sk) {
-                            self.decrypted = true;
                             return Ok(None);
                         }
                     }
                 }
             }
         }
-        for pkesk in pkesks.iter().filter(|p| p.recipient().is_wildcard()) {
+        for pkesk in pkesks.iter().filter(|p| p.recipient().is_none()) {
             for (_, pair) in self.server.decryptors.iter_mut() {
                 if let Some((algo, sk)) = pkesk.decrypt(pair, sym_algo) {
                     if decrypt(algo, &sk) {
-                        self.decrypted = true;
                         return Ok(None);
                     }
                 }
@@ -194,55 +202,9 @@ pub fn decrypt_at<F>(
 where
     F: FnMut(&[String]) -> Vec<Cert>,
 {
-    // sequoia can panic on some malformed input (an unwrap in its parser,
-    // found by our fuzzer). Such input is junk like any other: report it
-    // as malformed instead of letting the MTA retry it forever.
-    guarded(|| decrypt_inner(server, message, max, time, lookup))
-        .unwrap_or_else(|| Err(DecryptError::Malformed("parser panicked".into())))
-}
-
-fn decrypt_inner<F>(
-    server: &mut ServerKey,
-    message: &[u8],
-    max: usize,
-    time: Option<SystemTime>,
-    lookup: F,
-) -> std::result::Result<Decrypted, DecryptError>
-where
-    F: FnMut(&[String]) -> Vec<Cert>,
-{
-    let helper = Helper { server, lookup, sigs: Vec::new(), decrypted: false };
-    let mut d =
-        match DecryptorBuilder::from_bytes(message).and_then(|b| b.with_policy(policy(), time, helper)) {
-            Ok(d) => d,
-            Err(e) => return Err(classify(e)),
-        };
-    let mut plaintext = Vec::new();
-    match (&mut d).take(max as u64 + 1).read_to_end(&mut plaintext) {
-        Ok(_) => {}
-        Err(e) => return Err(DecryptError::Malformed(e.to_string())),
-    }
-    if plaintext.len() > max {
-        return Err(DecryptError::TooLarge);
-    }
-    if !d.message_processed() {
-        // Signatures are checked once the whole message was read.
-        return Err(DecryptError::Malformed("message did not end properly".into()));
-    }
-    let helper = d.into_helper();
-    if !helper.decrypted {
-        return Err(DecryptError::NotForUs);
-    }
+    let helper = Helper { server, lookup, sigs: Vec::new() };
+    let (plaintext, helper) = guard::open(message, max, time, helper)?;
     Ok(Decrypted { plaintext, signatures: helper.sigs })
-}
-
-fn classify(e: anyhow::Error) -> DecryptError {
-    let s = e.to_string();
-    if s.contains("not encrypted to the server key") {
-        DecryptError::NotForUs
-    } else {
-        DecryptError::Malformed(s)
-    }
 }
 
 #[cfg(test)]
@@ -271,6 +233,27 @@ mod tests {
         let bad = include_bytes!("../../fuzz/regressions/openpgp-sequoia-ecdh-340-overflow.bin");
         let r = decrypt(&mut key, bad, 1 << 20, |_| vec![]);
         assert!(r.is_err(), "{r:?}");
+    }
+
+    #[test]
+    fn a_signed_request_from_the_client_decrypts_with_a_good_signature() {
+        use crate::openpgp::holder;
+        use crate::openpgp::testkit::{nym, server};
+        let mut key = server();
+        let to = key.cert.clone();
+        let alice = nym("alice@nym.example");
+        let armored = holder::encrypt(b"subject: hi\n", &[&to], Some(&alice)).unwrap();
+        let public = alice.clone().strip_secret_key_material();
+        let d = decrypt(&mut key, armored.as_bytes(), 1 << 20, |_| vec![public.clone()]).unwrap();
+        assert_eq!(d.plaintext, b"subject: hi\n");
+        let good = d.good().expect("a good signature");
+        assert_eq!(good.good_signer.as_deref(), Some(alice.fingerprint().to_hex().as_str()));
+        // Unknown signer: the signature is there, neither good nor bad.
+        let d = decrypt(&mut key, armored.as_bytes(), 1 << 20, |_| vec![]).unwrap();
+        assert!(d.good().is_none() && d.signatures.len() == 1 && !d.signatures[0].bad);
+        // Over the cap.
+        let r = decrypt(&mut key, armored.as_bytes(), 4, |_| vec![]);
+        assert!(matches!(r, Err(DecryptError::TooLarge)), "{r:?}");
     }
 
     fn pgp_test_cert() -> Cert {

@@ -5,17 +5,26 @@ use anyhow::{anyhow, Result};
 use sequoia_openpgp as openpgp;
 
 use openpgp::crypto::Password;
-use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
-use openpgp::{Cert, KeyID};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
+use openpgp::types::Features;
+use openpgp::Cert;
 
+use super::cert::encryption_keys;
 use super::{policy, ServerKey};
+
+/// The signature notation that marks the server's own notices. Mail the
+/// server relays to a nym is signed without it, so a relayed mail that
+/// pretends to come from config@ cannot pass for a notice. The value is
+/// the service that speaks (`config`, `send`, ...). Not critical: GnuPG
+/// shows it (`--verify-options show-notations`) and accepts it.
+pub const NOTICE_NOTATION: &str = "notice@nymgate.invalid";
 
 /// Sign `payload` with the server key and encrypt it to `cert`. With
 /// `hidden`, the recipient key IDs are the wildcard, so the message does
 /// not name its reader (what `gpg --throw-keyids` does).
 pub fn sign_encrypt(server: &mut ServerKey, cert: &Cert, payload: &[u8], hidden: bool) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(armored_size(payload.len()));
-    sign_encrypt_into(&mut out, server, cert, &mut &payload[..], hidden)?;
+    sign_encrypt_into(&mut out, server, cert, &mut &payload[..], hidden, None)?;
     Ok(out)
 }
 
@@ -28,36 +37,46 @@ pub fn armored_size(n: usize) -> usize {
 
 /// [`sign_encrypt`] of everything `payload` yields, appended to `out`
 /// (which may already hold the article's headers): a large message is read
-/// as a stream and never held twice.
+/// as a stream and never held twice. `notice` names the service when the
+/// payload is the server's own notice ([`NOTICE_NOTATION`]).
 pub fn sign_encrypt_into(
     out: &mut Vec<u8>,
     server: &mut ServerKey,
     cert: &Cert,
     payload: &mut dyn std::io::Read,
     hidden: bool,
+    notice: Option<&str>,
 ) -> Result<()> {
     let vc = cert.with_policy(policy(), None)?;
-    let keys: Vec<_> = vc.keys().alive().revoked(false).supported().for_transport_encryption().collect();
-    let keys = if keys.is_empty() {
-        vc.keys().alive().revoked(false).supported().for_storage_encryption().collect()
-    } else {
-        keys
-    };
+    let keys = encryption_keys(&vc);
     if keys.is_empty() {
         return Err(anyhow!("nym key has no usable encryption key"));
     }
     let recipients: Vec<Recipient> = keys
         .iter()
         .map(|ka| {
-            let id = if hidden { KeyID::wildcard() } else { ka.key().keyid() };
-            Recipient::new(id, ka.key())
+            let id = if hidden { None } else { Some(ka.key().keyid().into()) };
+            Recipient::new(seipdv1(), id, ka.key())
         })
         .collect();
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
-        let msg = Encryptor2::for_recipients(msg, recipients).build()?;
-        let msg = Signer::new(msg, server.signer.clone()).build()?;
+        let msg = Encryptor::for_recipients(msg, recipients).build()?;
+        let msg = match notice {
+            None => Signer::new(msg, server.signer.clone())?.build()?,
+            Some(service) => {
+                use openpgp::packet::signature::subpacket::NotationDataFlags;
+                use openpgp::packet::signature::SignatureBuilder;
+                let template = SignatureBuilder::new(openpgp::types::SignatureType::Binary).add_notation(
+                    NOTICE_NOTATION,
+                    service.as_bytes(),
+                    NotationDataFlags::empty().set_human_readable(),
+                    false,
+                )?;
+                Signer::with_template(msg, server.signer.clone(), template)?.build()?
+            }
+        };
         let mut w = LiteralWriter::new(msg).build()?;
         // io::copy feeds the writers 8 KiB at a time: sequoia's armor
         // writer sizes its scratch buffer to the largest single write.
@@ -65,6 +84,14 @@ pub fn sign_encrypt_into(
         w.finalize()?;
     }
     Ok(())
+}
+
+/// What we write, whatever a key advertises: SEIPDv1 (with MDC), the
+/// format every OpenPGP implementation reads. sequoia 2 would write RFC
+/// 9580's SEIPDv2 to keys that announce it, which GnuPG 2.2 and 2.4, what
+/// most holders read with, cannot open.
+pub(crate) fn seipdv1() -> Features {
+    Features::empty().set_seipdv1()
 }
 
 /// Encrypt `data` with a passphrase only (PROTOCOL.md section 5, step 2).
@@ -79,7 +106,7 @@ pub fn encrypt_symmetric_into(out: &mut Vec<u8>, data: &[u8], passphrase: &str) 
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
-        let msg = Encryptor2::with_passwords(msg, Some(Password::from(passphrase))).build()?;
+        let msg = Encryptor::with_passwords(msg, Some(Password::from(passphrase))).build()?;
         let mut w = LiteralWriter::new(msg).build()?;
         std::io::copy(&mut &data[..], &mut w)?;
         w.finalize()?;

@@ -11,14 +11,27 @@ use openpgp::cert::prelude::*;
 use openpgp::crypto::{KeyPair, Password, SessionKey};
 use openpgp::packet::prelude::*;
 use openpgp::packet::{PKESK, SKESK};
-use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationHelper,
-};
+use openpgp::parse::stream::{DecryptionHelper, MessageLayer, MessageStructure, VerificationHelper};
 use openpgp::parse::Parse;
-use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::SymmetricAlgorithm;
-use openpgp::{Fingerprint, KeyHandle};
+use openpgp::KeyHandle;
+
+use super::encrypt::seipdv1;
+use super::guard::{self, Refusal};
+
+/// The most plaintext a message to a nym may have. The server's default
+/// `max_message_size` is 20 MiB, so every mail it relays fits; a
+/// compression bomb stops here. The symmetric layer holds the armored
+/// inner message, a third larger: its cap is [`outer_max`].
+pub const MAX_PLAINTEXT: usize = 24 << 20;
+
+/// The cap for a layer that holds an armored message of up to
+/// [`MAX_PLAINTEXT`] bytes of plaintext.
+fn outer_max() -> usize {
+    super::armored_size(MAX_PLAINTEXT)
+}
 
 /// A passphrase for the nym's secret key, kept in sequoia's protected
 /// memory (encrypted while unused, zeroed when dropped).
@@ -74,7 +87,9 @@ pub fn generate(
 ) -> Result<Cert> {
     let uid = UserID::from_address(None, None, addr)?;
     let suite = if rsa { CipherSuite::RSA4k } else { CipherSuite::Cv25519 };
-    let (cert, _rev) = CertBuilder::general_purpose(suite, Some(uid))
+    let (cert, _rev) = CertBuilder::general_purpose(Some(uid))
+        .set_cipher_suite(suite)
+        .set_features(seipdv1())?
         .set_validity_period(expire)
         .set_password(password.map(|p| p.0))
         .generate()
@@ -103,7 +118,7 @@ pub fn read_cert(data: &[u8]) -> Result<Cert> {
 pub fn emails(cert: &Cert) -> Vec<String> {
     let p = super::policy();
     let Ok(vc) = cert.with_policy(p, None) else { return Vec::new() };
-    vc.userids().filter_map(|u| u.userid().email2().ok().flatten().map(|e| e.to_ascii_lowercase())).collect()
+    vc.userids().filter_map(|u| u.userid().email().ok().flatten().map(|e| e.to_ascii_lowercase())).collect()
 }
 
 /// Check that `cert` is a nym server key for `domain`: it must be valid and
@@ -143,23 +158,23 @@ pub fn check_nym_key(cert: &Cert, addr: &str) -> Result<()> {
     if vc.keys().alive().revoked(false).for_signing().next().is_none() {
         bail!("the key {} has no usable signing key", cert.fingerprint());
     }
-    if encryption_keys(cert).is_empty() {
+    // The server refuses a key that claims to encrypt but cannot.
+    let keys = super::cert::encryption_keys(&vc);
+    if keys.is_empty() || !keys.iter().all(|ka| super::cert::can_encrypt(ka.key())) {
         bail!("the key {} has no usable encryption key", cert.fingerprint());
     }
     Ok(())
 }
 
+/// The keys to encrypt to (as the server chooses them), without those that
+/// cannot take encryption.
 fn encryption_keys(
     cert: &Cert,
 ) -> Vec<Key<openpgp::packet::key::PublicParts, openpgp::packet::key::UnspecifiedRole>> {
-    let p = super::policy();
-    cert.keys()
-        .with_policy(p, None)
-        .supported()
-        .alive()
-        .revoked(false)
-        .for_transport_encryption()
-        .for_storage_encryption()
+    let Ok(vc) = cert.with_policy(super::policy(), None) else { return Vec::new() };
+    super::cert::encryption_keys(&vc)
+        .into_iter()
+        .filter(|ka| super::cert::can_encrypt(ka.key()))
         .map(|ka| ka.key().clone())
         .collect()
 }
@@ -182,7 +197,7 @@ pub fn unlock(cert: Cert, password: &Passphrase) -> Result<Cert> {
             packets.push(as_packet(k, ka.primary()));
         }
     }
-    let cert = cert.insert_packets(packets)?;
+    let (cert, _) = cert.insert_packets(packets)?;
     Ok(cert)
 }
 
@@ -205,7 +220,7 @@ pub fn protect(cert: Cert, password: &Passphrase) -> Result<Cert> {
         let k = ka.key().clone().encrypt_secret(&password.0)?;
         packets.push(as_packet(k, ka.primary()));
     }
-    let cert = cert.insert_packets(packets)?;
+    let (cert, _) = cert.insert_packets(packets)?;
     Ok(cert)
 }
 
@@ -240,16 +255,17 @@ pub fn encrypt(plaintext: &[u8], to: &[&Cert], signer: Option<&Cert>) -> Result<
     if keys.is_empty() {
         bail!("no usable encryption key among the recipients");
     }
-    let recipients: Vec<Recipient> = keys.iter().map(|k| Recipient::new(k.keyid(), k)).collect();
+    let recipients: Vec<Recipient> =
+        keys.iter().map(|k| Recipient::new(seipdv1(), Some(k.keyid().into()), k)).collect();
     let signing = signer.map(signing_keypair).transpose()?;
 
     let mut sink = Vec::new();
     {
         let message = Message::new(&mut sink);
         let message = Armorer::new(message).build()?;
-        let message = Encryptor2::for_recipients(message, recipients).build()?;
+        let message = Encryptor::for_recipients(message, recipients).build()?;
         let message = match signing {
-            Some(kp) => Signer::new(message, kp).build()?,
+            Some(kp) => Signer::new(message, kp)?.build()?,
             None => message,
         };
         let mut w = LiteralWriter::new(message).build()?;
@@ -265,8 +281,11 @@ pub struct Opened {
     pub plaintext: Vec<u8>,
     /// The layer was opened with a passphrase (a symmetric layer).
     pub by_password: bool,
-    /// Fingerprint of a trusted signer whose signature checked out.
-    pub good_signer: Option<Fingerprint>,
+    /// Fingerprint (hex) of a trusted signer whose signature checked out.
+    pub good_signer: Option<String>,
+    /// The good signature marks the payload as the server's own notice:
+    /// the service that speaks (see `NOTICE_NOTATION`).
+    pub notice: Option<String>,
     /// Signatures that were present but did not check out.
     pub bad_signatures: usize,
 }
@@ -276,7 +295,8 @@ struct Helper<'a> {
     passwords: &'a [String],
     signers: &'a [Cert],
     by_password: bool,
-    good_signer: Option<Fingerprint>,
+    good_signer: Option<String>,
+    notice: Option<String>,
     bad_signatures: usize,
 }
 
@@ -290,7 +310,14 @@ impl VerificationHelper for Helper<'_> {
             if let MessageLayer::SignatureGroup { results } = layer {
                 for r in results {
                     match r {
-                        Ok(good) => self.good_signer = Some(good.ka.cert().fingerprint()),
+                        Ok(good) => {
+                            self.good_signer = Some(good.ka.cert().fingerprint().to_hex());
+                            self.notice = good
+                                .sig
+                                .notation(super::NOTICE_NOTATION)
+                                .next()
+                                .map(|v| String::from_utf8_lossy(v).into_owned());
+                        }
                         Err(_) => self.bad_signatures += 1,
                     }
                 }
@@ -301,16 +328,13 @@ impl VerificationHelper for Helper<'_> {
 }
 
 impl DecryptionHelper for Helper<'_> {
-    fn decrypt<D>(
+    fn decrypt(
         &mut self,
         pkesks: &[PKESK],
         skesks: &[SKESK],
         sym_algo: Option<SymmetricAlgorithm>,
-        mut decrypt: D,
-    ) -> openpgp::Result<Option<Fingerprint>>
-    where
-        D: FnMut(SymmetricAlgorithm, &SessionKey) -> bool,
-    {
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<Cert>> {
         let p = super::policy();
         // Articles name no recipient (wildcard key ID), so every secret
         // encryption key is tried on every PKESK that could be ours.
@@ -319,15 +343,14 @@ impl DecryptionHelper for Helper<'_> {
                 cert.keys().with_policy(p, None).secret().for_transport_encryption().for_storage_encryption()
             {
                 let Ok(mut pair) = ka.key().clone().into_keypair() else { continue };
-                let kid = ka.key().keyid();
+                let ours = KeyHandle::from(ka.key().fingerprint());
                 for pkesk in pkesks {
-                    let r = pkesk.recipient();
-                    if !(r.is_wildcard() || *r == kid) {
+                    if pkesk.recipient().is_some_and(|r| !r.aliases(&ours)) {
                         continue;
                     }
                     if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
                         if decrypt(algo, &sk) {
-                            return Ok(Some(cert.fingerprint()));
+                            return Ok(None);
                         }
                     }
                 }
@@ -335,7 +358,7 @@ impl DecryptionHelper for Helper<'_> {
         }
         for pw in self.passwords {
             let pw: Password = pw.as_str().into();
-            for skesk in skesks {
+            for skesk in skesks.iter().filter(|s| guard::s2k_affordable(s)) {
                 if let Ok((algo, sk)) = skesk.decrypt(&pw) {
                     if decrypt(algo, &sk) {
                         self.by_password = true;
@@ -348,22 +371,43 @@ impl DecryptionHelper for Helper<'_> {
     }
 }
 
-/// Open one OpenPGP message (armored or binary) with the given secret keys
-/// and passphrases; signatures are checked against `signers`.
-pub fn open(data: &[u8], keys: &[Cert], passwords: &[String], signers: &[Cert]) -> Result<Opened> {
-    let p = super::policy();
-    let helper =
-        Helper { keys, passwords, signers, by_password: false, good_signer: None, bad_signatures: 0 };
-    let mut d = DecryptorBuilder::from_bytes(data)?.with_policy(p, None, helper)?;
-    let mut plaintext = Vec::new();
-    std::io::copy(&mut d, &mut plaintext)?;
-    let h = d.into_helper();
+/// Open one OpenPGP message (armored or binary) from the newsgroup with the
+/// given secret keys and passphrases; signatures are checked against
+/// `signers`. Only a message encrypted to one of the keys or passphrases
+/// opens; at most `max` bytes of plaintext are read.
+fn open_capped(
+    data: &[u8],
+    keys: &[Cert],
+    passwords: &[String],
+    signers: &[Cert],
+    max: usize,
+) -> Result<Opened> {
+    let helper = Helper {
+        keys,
+        passwords,
+        signers,
+        by_password: false,
+        good_signer: None,
+        notice: None,
+        bad_signatures: 0,
+    };
+    let (plaintext, h) = guard::open(data, max, None, helper).map_err(|r| match r {
+        Refusal::TooLarge => anyhow!("the message is larger than {} MiB once opened", max >> 20),
+        Refusal::NotForUs => anyhow!("the message is not encrypted to this nym"),
+        Refusal::Malformed(e) => anyhow!("malformed OpenPGP message: {e}"),
+    })?;
     Ok(Opened {
         plaintext,
         by_password: h.by_password,
         good_signer: h.good_signer,
+        notice: h.notice,
         bad_signatures: h.bad_signatures,
     })
+}
+
+/// [`open_capped`] with the cap of a whole article.
+pub fn open(data: &[u8], keys: &[Cert], passwords: &[String], signers: &[Cert]) -> Result<Opened> {
+    open_capped(data, keys, passwords, signers, outer_max())
 }
 
 /// The first armored PGP message in `text` (articles may carry a signature
@@ -380,8 +424,11 @@ pub struct Article {
     pub plaintext: Vec<u8>,
     /// A symmetric layer was peeled.
     pub symmetric: bool,
-    /// The server's signature checked out (its fingerprint).
-    pub server_signed: Option<Fingerprint>,
+    /// The server's signature checked out (its fingerprint, hex).
+    pub server_signed: Option<String>,
+    /// The server's signature marks this as its own notice (the service
+    /// that speaks); `None` for mail the server relayed.
+    pub notice: Option<String>,
     pub bad_signatures: usize,
 }
 
@@ -389,15 +436,16 @@ pub struct Article {
 /// encrypted to the nym and signed by the server.
 pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[Cert]) -> Result<Article> {
     let block = armored_block(body).ok_or_else(|| anyhow!("the article carries no PGP message"))?;
-    let outer = open(block.as_bytes(), keys, passwords, server)?;
+    let outer = open_capped(block.as_bytes(), keys, passwords, server, outer_max())?;
     if outer.by_password {
-        let text = String::from_utf8_lossy(&outer.plaintext).into_owned();
-        if let Some(inner) = armored_block(&text) {
-            let o = open(inner.as_bytes(), keys, &[], server).context("opening the inner layer")?;
+        if let Some(inner) = super::find_armor(&outer.plaintext, "MESSAGE") {
+            let o =
+                open_capped(inner, keys, &[], server, MAX_PLAINTEXT).context("opening the inner layer")?;
             return Ok(Article {
                 plaintext: o.plaintext,
                 symmetric: true,
                 server_signed: o.good_signer,
+                notice: o.notice,
                 bad_signatures: o.bad_signatures,
             });
         }
@@ -406,13 +454,18 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
             plaintext: outer.plaintext,
             symmetric: true,
             server_signed: outer.good_signer,
+            notice: None,
             bad_signatures: outer.bad_signatures,
         });
+    }
+    if outer.plaintext.len() > MAX_PLAINTEXT {
+        bail!("the message is larger than {} MiB once opened", MAX_PLAINTEXT >> 20);
     }
     Ok(Article {
         plaintext: outer.plaintext,
         symmetric: false,
         server_signed: outer.good_signer,
+        notice: outer.notice,
         bad_signatures: outer.bad_signatures,
     })
 }
@@ -438,7 +491,7 @@ mod tests {
         let ct = encrypt(b"hello", &[&other], Some(&nym)).unwrap();
         let o = open(ct.as_bytes(), std::slice::from_ref(&other), &[], std::slice::from_ref(&nym)).unwrap();
         assert_eq!(o.plaintext, b"hello");
-        assert_eq!(o.good_signer, Some(nym.fingerprint()));
+        assert_eq!(o.good_signer, Some(nym.fingerprint().to_hex()));
         assert!(open(ct.as_bytes(), &[nym], &[], &[]).is_err());
     }
 
@@ -451,5 +504,116 @@ mod tests {
         let open = unlock(nym, &pw).unwrap();
         assert!(!is_protected(&open));
         assert!(is_protected(&protect(open, &pw).unwrap()));
+    }
+
+    mod articles {
+        use super::super::super::testkit::{bomb, peak_alloc, server, signed_only};
+        use super::super::super::{encrypt_symmetric, sign_encrypt};
+        use super::*;
+
+        struct World {
+            server: crate::openpgp::ServerKey,
+            alice: Cert,
+        }
+
+        fn world() -> World {
+            World { server: server(), alice: generate("alice@nym.example", None, false, None).unwrap() }
+        }
+
+        impl World {
+            fn read(&self, body: &[u8], passwords: &[&str]) -> Result<Article> {
+                let pw: Vec<String> = passwords.iter().map(|p| p.to_string()).collect();
+                let body = String::from_utf8(body.to_vec()).unwrap();
+                open_article(
+                    &body,
+                    std::slice::from_ref(&self.alice),
+                    &pw,
+                    std::slice::from_ref(&self.server.cert),
+                )
+            }
+        }
+
+        #[test]
+        fn only_the_servers_own_notices_carry_the_notice_mark() {
+            let mut w = world();
+            let alice = w.alice.clone();
+            let mut notice = Vec::new();
+            let text = b"From: config@nym.example\nSubject: Nym deleted\n\nbye\n";
+            crate::openpgp::sign_encrypt_into(
+                &mut notice,
+                &mut w.server,
+                &alice,
+                &mut &text[..],
+                true,
+                Some("config"),
+            )
+            .unwrap();
+            let a = w.read(&notice, &[]).unwrap();
+            assert_eq!(a.notice.as_deref(), Some("config"));
+            assert!(a.server_signed.is_some());
+            // The same text relayed as mail to the nym: signed, but no notice.
+            let relayed = sign_encrypt(&mut w.server, &alice, text, true).unwrap();
+            let a = w.read(&relayed, &[]).unwrap();
+            assert!(a.server_signed.is_some());
+            assert_eq!(a.notice, None);
+        }
+
+        #[test]
+        fn an_article_from_the_server_opens_with_a_good_signature() {
+            let mut w = world();
+            let alice = w.alice.clone();
+            let body = sign_encrypt(&mut w.server, &alice, b"From: someone\n\nhello\n", true).unwrap();
+            let a = w.read(&body, &[]).unwrap();
+            assert_eq!(a.plaintext, b"From: someone\n\nhello\n");
+            assert!(!a.symmetric && a.bad_signatures == 0);
+            assert_eq!(a.server_signed, Some(w.server.cert.fingerprint().to_hex()));
+        }
+
+        #[test]
+        fn a_symmetric_layer_is_peeled_first() {
+            let mut w = world();
+            let alice = w.alice.clone();
+            let inner = sign_encrypt(&mut w.server, &alice, b"hello\n", false).unwrap();
+            let body = encrypt_symmetric(&inner, "panda").unwrap();
+            let a = w.read(&body, &["old", "panda"]).unwrap();
+            assert_eq!(a.plaintext, b"hello\n");
+            assert!(a.symmetric && a.server_signed.is_some());
+            assert!(w.read(&body, &["wrong"]).is_err());
+            // A url@ answer: the passphrase only, no signature.
+            let a = w.read(&encrypt_symmetric(b"<html>", "panda").unwrap(), &["panda"]).unwrap();
+            assert!(a.symmetric && a.server_signed.is_none() && a.plaintext == b"<html>");
+        }
+
+        #[test]
+        fn a_server_signed_message_posted_in_clear_is_not_the_nyms_mail() {
+            // What any nym finds inside its own article, posted again
+            // unencrypted under alice's hSub.
+            let w = world();
+            let body = signed_only(&w.server, b"From: config@nym.example\nSubject: Nym deleted\n\n");
+            let e = w.read(&body, &[]).unwrap_err();
+            assert!(format!("{e:#}").contains("not encrypted"), "{e:#}");
+            // Nor inside a symmetric layer with alice's passphrase.
+            let body = encrypt_symmetric(&body, "panda").unwrap();
+            assert!(w.read(&body, &["panda"]).is_err());
+        }
+
+        #[test]
+        fn someone_elses_article_does_not_open() {
+            let mut w = world();
+            let bob = generate("bob@nym.example", None, false, None).unwrap();
+            let body = sign_encrypt(&mut w.server, &bob, b"for bob", true).unwrap();
+            assert!(w.read(&body, &[]).is_err());
+        }
+
+        #[test]
+        fn a_compression_bomb_in_an_article_is_refused_near_the_cap() {
+            let w = world();
+            let msg = bomb(&w.alice, 16 << 20);
+            let cap = 1 << 20;
+            let (r, peak) = peak_alloc(|| open_capped(&msg, std::slice::from_ref(&w.alice), &[], &[], cap));
+            let e = r.unwrap_err();
+            assert!(format!("{e:#}").contains("larger than"), "{e:#}");
+            assert!(peak < cap + cap / 4 + (3 << 20), "peak {peak}");
+        }
     }
 }

@@ -17,7 +17,10 @@ mod decrypt;
 mod encrypt;
 mod guard;
 pub mod holder;
+mod keyblock;
 mod server_key;
+#[cfg(test)]
+mod testkit;
 
 use sequoia_openpgp::policy::StandardPolicy;
 
@@ -26,8 +29,11 @@ pub use cert::{
     cert_bytes, cert_from_bytes, check_nym_cert, key_ids, merge, parse_certs, KeyProblem, NymKey,
 };
 pub use decrypt::{decrypt, decrypt_at, DecryptError, Decrypted, SigInfo};
-pub use encrypt::{armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into};
-pub use server_key::{generate_server_key, tsk_armored, user_ids, ServerKey};
+pub use encrypt::{
+    armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into, NOTICE_NOTATION,
+};
+pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
+pub use server_key::{add_user_ids, generate_server_key, tsk_armored, user_ids, ServerKey};
 
 /// An OpenPGP certificate (a public key, possibly with secrets).
 pub use sequoia_openpgp::Cert as PgpCert;

@@ -8,7 +8,7 @@ use openpgp::crypto::KeyPair;
 use openpgp::parse::Parse;
 use openpgp::serialize::SerializeInto;
 use openpgp::types::KeyFlags;
-use openpgp::{Cert, KeyID};
+use openpgp::{Cert, KeyHandle};
 
 use super::policy;
 
@@ -26,6 +26,7 @@ pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result
     let mut b = CertBuilder::new()
         .set_cipher_suite(suite)
         .set_validity_period(None)
+        .set_features(super::encrypt::seipdv1())?
         .add_signing_subkey()
         .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None);
     for uid in user_ids {
@@ -39,10 +40,16 @@ pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result
 pub struct ServerKey {
     pub cert: Cert,
     pub(super) signer: KeyPair,
-    pub(super) decryptors: Vec<(KeyID, KeyPair)>,
+    pub(super) decryptors: Vec<(KeyHandle, KeyPair)>,
 }
 
 impl ServerKey {
+    /// Fingerprint (hex) of the server's primary key, as a signature's
+    /// Intended Recipient subpacket names it.
+    pub fn fingerprint_hex(&self) -> String {
+        self.cert.fingerprint().to_hex()
+    }
+
     /// Load the server key from its file. The file is our own (mode 0600,
     /// written by `init`), so its self-signatures are not verified again on
     /// every delivery: that verification was most of a delivery's CPU time.
@@ -84,7 +91,7 @@ impl ServerKey {
                         signer = Some(k.clone().into_keypair()?);
                     }
                     if flags.for_transport_encryption() || flags.for_storage_encryption() {
-                        decryptors.push((k.keyid(), k.into_keypair()?));
+                        decryptors.push((k.fingerprint().into(), k.into_keypair()?));
                     }
                 }
                 _ => {}
@@ -125,4 +132,58 @@ pub fn user_ids(bytes: &[u8]) -> Result<Vec<String>> {
     use openpgp::parse::Parse;
     let cert = Cert::from_bytes(bytes)?;
     Ok(cert.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect())
+}
+
+/// The server key (`bytes`, a transferable secret key) with these User IDs
+/// added, each bound by the same primary key with a self-signature like
+/// the existing User IDs' (a domain added after `init`). User IDs already
+/// on the key are left alone. Returns the new armored secret key.
+pub fn add_user_ids(bytes: &[u8], uids: &[String]) -> Result<Vec<u8>> {
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::packet::UserID;
+    use openpgp::parse::Parse;
+    let cert = Cert::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
+    let template = {
+        let vc = cert.with_policy(policy(), None).context("server key is not valid")?;
+        let binding = vc.primary_userid().context("server key has no User ID")?.binding_signature().clone();
+        SignatureBuilder::from(binding)
+            .set_signature_creation_time(std::time::SystemTime::now())?
+            .set_primary_userid(false)?
+    };
+    let mut primary = cert.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
+    let mut packets: Vec<openpgp::Packet> = Vec::new();
+    for u in uids {
+        if cert.userids().any(|ua| ua.userid().value() == u.as_bytes()) {
+            continue;
+        }
+        let uid = UserID::from(u.as_str());
+        let sig = uid.bind(&mut primary, &cert, template.clone())?;
+        packets.push(uid.into());
+        packets.push(sig.into());
+    }
+    let (cert, _) = cert.insert_packets(packets)?;
+    tsk_armored(&cert)
+}
+
+#[cfg(test)]
+mod add_uid_tests {
+    use super::*;
+
+    #[test]
+    fn added_user_ids_are_bound_by_the_same_primary_key() {
+        let cert = generate_server_key(&["nymgate Config <config@a.example>".to_string()], None).unwrap();
+        let tsk = tsk_armored(&cert).unwrap();
+        let new = [
+            "nymgate Config <config@b.example>".to_string(),
+            "nymgate Config <config@a.example>".to_string(),
+        ];
+        let out = add_user_ids(&tsk, &new).unwrap();
+        let checked = ServerKey::from_tsk_checked(&out).unwrap();
+        assert_eq!(checked.cert.fingerprint(), cert.fingerprint());
+        let vc = checked.cert.with_policy(policy(), None).unwrap();
+        let uids: Vec<String> =
+            vc.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect();
+        assert_eq!(uids.len(), 2, "{uids:?}");
+        assert!(uids.contains(&"nymgate Config <config@b.example>".to_string()));
+    }
 }

@@ -6,7 +6,7 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::{BodyPart, MimePart};
 use mail_builder::MessageBuilder;
 
-use crate::fetch::Page;
+use crate::web::Page;
 
 /// What a url@ request asks for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -117,7 +117,7 @@ pub fn write_request(urls: &[String], key: &str, hsub: Option<&str>) -> Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch;
+    use crate::web as fetch;
 
     #[test]
     fn request_lines() {

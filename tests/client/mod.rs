@@ -2,6 +2,7 @@
 //! scripted SMTP and NNTP servers.
 
 mod gpg_interop;
+mod hostile;
 mod inn;
 mod life;
 mod nntp_faults;

@@ -129,3 +129,85 @@ fn recipient_table_follows_create_and_delete() {
     let table = std::fs::read_to_string(s.home.join("recipients")).unwrap();
     assert!(!table.contains("alice@"), "{table}");
 }
+
+/// An executable script in the server's scratch room.
+fn script(s: &Server, name: &str, body: &str) -> std::path::PathBuf {
+    let p = s.dir.path().join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Make every queued item due now, so that a flush tries it again.
+fn all_due(s: &Server) {
+    let list = String::from_utf8(s.admin(&["queue", "list"]).stdout).unwrap();
+    for id in list.lines().skip(1).filter_map(|l| l.split('\t').next()) {
+        assert!(s.admin(&["queue", "retry", id]).status.success());
+    }
+}
+
+#[test]
+fn inews_refusals_are_logged_as_a_code_and_given_up() {
+    let (s, _g) = server_with_nym("alice", "hsub: panda\n");
+    let inews =
+        script(&s, "inews", "cat >/dev/null; echo 'inews: 441 Newsgroup alt.secret.place not here'; exit 1");
+    s.set("news", "transport", "\"inews\"");
+    s.set("news", "inews", &format!("[\"{}\"]", inews.display()));
+    let (code, log) = s.deliver_logged("alice@nym.example", b"Subject: x\n\nhello\n");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("reason=inews refused (441)"), "{log}");
+    assert!(!log.contains("alt.secret"), "INN's reply text reached the log: {log}");
+    for _ in 0..3 {
+        all_due(&s);
+        let out = s.cmd().env("NYMGATE_LOG_STDERR", "1").arg("flush").output().unwrap();
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("alt.secret"));
+    }
+    let status = String::from_utf8(s.admin(&["status"]).stdout).unwrap();
+    assert!(status.contains("given up:    news: 1 (refused_for_good)"), "{status}");
+    assert!(status.contains("outbox:      empty"), "{status}");
+}
+
+#[test]
+fn sendmail_that_refuses_for_good_gives_the_item_up_and_tells_the_nym() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    let sendmail = script(&s, "sendmail", "cat >/dev/null; echo 'bob@example.org... User unknown'; exit 67");
+    s.set("mail", "transport", "\"sendmail\"");
+    s.set("mail", "sendmail", &format!("[\"{}\"]", sendmail.display()));
+    let enc =
+        g.sign_encrypt("send@nym.example", "alice@nym.example", b"To: bob@example.org\nSubject: s\n\nx\n");
+    let (code, log) = s.deliver_logged("send@nym.example", &[b"Subject: x\n\n".as_slice(), &enc].concat());
+    assert_eq!(code, 0);
+    assert!(log.contains("reason=sendmail refused (exit 67)"), "{log}");
+    assert!(!log.contains("bob@"), "{log}");
+    for _ in 0..3 {
+        all_due(&s);
+        s.flush();
+    }
+    let status = String::from_utf8(s.admin(&["status"]).stdout).unwrap();
+    assert!(status.contains("given up:    mail: 1 (refused_for_good)"), "{status}");
+    let told: Vec<String> = s
+        .articles_for_hsub("panda")
+        .iter()
+        .map(|a| String::from_utf8_lossy(&g.decrypt(a.body.as_bytes()).stdout).into_owned())
+        .collect();
+    assert!(told.iter().any(|t| t.contains("Subject: Message given up")), "{told:?}");
+}
+
+#[test]
+fn a_planted_symlink_in_the_spool_is_not_followed() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    let spool = s.news_spool();
+    let victim = s.dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    // The old temporary name was .<Message-ID>.<pid>.tmp, and a nym picks
+    // the Message-ID of its news posts: plant a link for every pid.
+    for pid in 1..=32768u32 {
+        std::os::unix::fs::symlink(&victim, spool.join(format!(".planted_nym.example.art.{pid}.tmp")))
+            .unwrap();
+    }
+    let post = b"Newsgroups: alt.test\nSubject: s\nMessage-ID: <planted@nym.example>\n\nhello\n";
+    let enc = g.sign_encrypt("send@nym.example", "alice@nym.example", post);
+    assert_eq!(s.deliver_pgp("send@nym.example", &enc), 0);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(spool.join("planted_nym.example.art").is_file());
+}

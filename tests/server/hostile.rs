@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use openpgp::cert::prelude::*;
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
-use openpgp::serialize::stream::{Armorer, Encryptor2, LiteralWriter, Message, Recipient, Signer};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
 use openpgp::serialize::Serialize;
 use sequoia_openpgp as openpgp;
 
@@ -118,7 +118,13 @@ impl Pgp {
             .with_policy(policy(), None)
             .supported()
             .for_transport_encryption()
-            .map(|ka| Recipient::new(ka.key().keyid(), ka.key()))
+            .map(|ka| {
+                Recipient::new(
+                    openpgp::types::Features::empty().set_seipdv1(),
+                    Some(ka.key().keyid().into()),
+                    ka.key(),
+                )
+            })
             .collect()
     }
 
@@ -127,7 +133,7 @@ impl Pgp {
         let mut out = Vec::new();
         let m = Message::new(&mut out);
         let m = Armorer::new(m).build().unwrap();
-        let m = Encryptor2::for_recipients(m, self.recipients()).build().unwrap();
+        let m = Encryptor::for_recipients(m, self.recipients()).build().unwrap();
         inner(m).unwrap();
         out
     }
@@ -155,7 +161,7 @@ impl Pgp {
             .into_keypair()
             .unwrap();
         self.encrypt_raw(|m| {
-            let m = Signer::new(m, signer).creation_time(when).build()?;
+            let m = Signer::new(m, signer)?.creation_time(when).build()?;
             let mut w = LiteralWriter::new(m).build()?;
             w.write_all(plaintext)?;
             w.finalize()
@@ -266,7 +272,7 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("config@nym.example", &enc)
         }
         "key-thousands-of-userids" => {
-            let mut b = CertBuilder::general_purpose(None, Some("many0@nym.example"));
+            let mut b = CertBuilder::general_purpose(Some("many0@nym.example"));
             for i in 1..2000 {
                 b = b.add_userid(format!("many{i}@nym.example"));
             }
@@ -274,7 +280,7 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("config@nym.example", &p.creation(&cert))
         }
         "key-thousands-of-subkeys" => {
-            let mut b = CertBuilder::general_purpose(None, Some("bigkey@nym.example"));
+            let mut b = CertBuilder::general_purpose(Some("bigkey@nym.example"));
             for _ in 0..1000 {
                 b = b.add_transport_encryption_subkey();
             }
@@ -282,7 +288,7 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("config@nym.example", &p.creation(&cert))
         }
         "key-from-the-future" => {
-            let (cert, _) = CertBuilder::general_purpose(None, Some("later@nym.example"))
+            let (cert, _) = CertBuilder::general_purpose(Some("later@nym.example"))
                 .set_creation_time(SystemTime::now() + 10 * year)
                 .generate()
                 .unwrap();
@@ -303,17 +309,22 @@ fn generated(name: &str, p: &Pgp, gpg: &Gpg) -> Vec<u8> {
             mail("send@nym.example", &enc)
         }
         "not-for-us" => {
-            let (other, _) =
-                CertBuilder::general_purpose(None, Some("x@elsewhere.example")).generate().unwrap();
+            let (other, _) = CertBuilder::general_purpose(Some("x@elsewhere.example")).generate().unwrap();
             let rcpt: Vec<Recipient> = other
                 .keys()
                 .with_policy(policy(), None)
                 .for_transport_encryption()
-                .map(|ka| Recipient::new(ka.key().keyid(), ka.key()))
+                .map(|ka| {
+                    Recipient::new(
+                        openpgp::types::Features::empty().set_seipdv1(),
+                        Some(ka.key().keyid().into()),
+                        ka.key(),
+                    )
+                })
                 .collect();
             let mut out = Vec::new();
             let m = Armorer::new(Message::new(&mut out)).build().unwrap();
-            let m = Encryptor2::for_recipients(m, rcpt).build().unwrap();
+            let m = Encryptor::for_recipients(m, rcpt).build().unwrap();
             let mut w = LiteralWriter::new(m).build().unwrap();
             w.write_all(b"subject: x\n").unwrap();
             w.finalize().unwrap();
@@ -328,7 +339,7 @@ fn hostile_corpus_gets_the_expected_exit_code_without_panic_bloat_or_damage() {
     let s = Server::new(&["nym.example"]);
     s.set("limits", "max_message_size", &MAX_SIZE.to_string());
     let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
-    let (alice, _) = CertBuilder::general_purpose(None, Some("alice@nym.example")).generate().unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
     let p = Pgp { server, alice };
     // alice is created the honest way.
     assert_eq!(s.deliver_pgp("config@nym.example", &p.creation(&p.alice)), 0);
@@ -376,4 +387,168 @@ fn hostile_corpus_gets_the_expected_exit_code_without_panic_bloat_or_damage() {
     }
     assert!(count >= 50, "the corpus must hold at least 50 cases");
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The stored key of `addr`, as bytes, read from the database.
+fn stored_key_len(s: &Server, addr: &str) -> usize {
+    let (local, domain) = addr.split_once('@').unwrap();
+    let conn = rusqlite::Connection::open_with_flags(
+        s.home.join("nymgate.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    conn.query_row("SELECT length(cert) FROM nyms WHERE local = ?1 AND domain = ?2", [local, domain], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as usize
+}
+
+/// The armored key block of `base` followed by `n` User IDs outside our
+/// domains and `n` third-party certifications of its own User ID, written
+/// packet by packet (building it as a certificate would itself take the
+/// quadratic time the server must avoid).
+fn flooded(base: &openpgp::Cert, n: usize) -> Vec<u8> {
+    use openpgp::packet::UserID;
+    let (other, _) = CertBuilder::general_purpose(Some("mallory@evil.example")).generate().unwrap();
+    let mut signer = other.primary_key().key().clone().parts_into_secret().unwrap().into_keypair().unwrap();
+    let uid = base.userids().next().unwrap().userid().clone();
+    let mut bytes = Vec::new();
+    base.serialize(&mut bytes).unwrap();
+    let c = uid
+        .certify(&mut signer, base, openpgp::types::SignatureType::GenericCertification, None, None)
+        .unwrap();
+    for i in 0..n {
+        openpgp::Packet::from(UserID::from(format!("junk {i} <junk{i}@elsewhere.example>")))
+            .serialize(&mut bytes)
+            .unwrap();
+        openpgp::Packet::from(c.clone()).serialize(&mut bytes).unwrap();
+    }
+    armor(openpgp::armor::Kind::PublicKey, &bytes)
+}
+
+impl Pgp {
+    /// A creation request carrying an armored key block as it is.
+    fn creation_block(&self, block: &[u8]) -> Vec<u8> {
+        let mut text = b"hsub: hostile\n".to_vec();
+        text.extend_from_slice(block);
+        self.encrypt(&text)
+    }
+}
+
+#[test]
+fn flooded_refreshes_do_not_grow_the_stored_key() {
+    let s = Server::new(&["nym.example"]);
+    let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server, alice };
+    assert_eq!(s.deliver_pgp("config@nym.example", &p.creation(&p.alice)), 0);
+    let before = stored_key_len(&s, "alice@nym.example");
+    // Anyone holding alice's public key can upload it again, flooded.
+    for _ in 0..4 {
+        let upload = flooded(&p.alice, 1000);
+        let out = deliver(&s, "config@nym.example", &mail("config@nym.example", &p.creation_block(&upload)));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.maxrss_kib < 64 * 1024, "peak RSS {} KiB", out.maxrss_kib);
+    }
+    let after = stored_key_len(&s, "alice@nym.example");
+    assert!(after <= before, "stored key grew from {before} to {after} bytes");
+    assert!(after <= 64 * 1024);
+}
+
+#[test]
+fn a_key_with_thousands_of_user_ids_is_judged_without_blowing_up() {
+    let s = Server::new(&["nym.example"]);
+    let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server, alice };
+    // 6,000 User IDs outside our domains beside the nym's: the request that
+    // cost 12-13 s of CPU before the key block was read within bounds.
+    let big = flooded(&p.alice, 6000);
+    assert!(big.len() > 600_000, "{} bytes", big.len());
+    let out = deliver(&s, "config@nym.example", &mail("config@nym.example", &p.creation_block(&big)));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(String::from_utf8_lossy(&s.admin(&["nym", "list"]).stdout).contains("alice@nym.example"));
+    assert!(out.maxrss_kib < 96 * 1024, "peak RSS {} KiB", out.maxrss_kib);
+    assert!(stored_key_len(&s, "alice@nym.example") < 4096);
+}
+
+#[test]
+fn text_signed_for_someone_else_cannot_be_replayed_into_config() {
+    let s = Server::new(&["nym.example"]);
+    let server = openpgp::Cert::from_bytes(&s.key_export()).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server: server.clone(), alice };
+    assert_eq!(s.deliver_pgp("config@nym.example", &p.creation(&p.alice)), 0);
+    let (bob, _) = CertBuilder::general_purpose(Some("bob@example.org")).generate().unwrap();
+    // alice signs "delete: yes" in a message for bob (the signature names
+    // bob as its intended recipient, as sequoia and GnuPG 2.3+ do); bob
+    // re-encrypts the signed text to config@.
+    let signed_for = |who: &openpgp::Cert| {
+        let signer = p
+            .alice
+            .keys()
+            .unencrypted_secret()
+            .with_policy(policy(), None)
+            .for_signing()
+            .next()
+            .unwrap()
+            .key()
+            .clone()
+            .into_keypair()
+            .unwrap();
+        p.encrypt_raw(|m| {
+            let m = Signer::new(m, signer)?.add_intended_recipient(who).build()?;
+            let mut w = LiteralWriter::new(m).build()?;
+            w.write_all(b"delete: yes\n")?;
+            w.finalize()
+        })
+    };
+    let (code, log) = s.deliver_logged("config@nym.example", &mail("config@nym.example", &signed_for(&bob)));
+    assert_eq!(code, 0);
+    assert!(log.contains("signed_for_someone_else"), "{log}");
+    assert!(String::from_utf8_lossy(&s.admin(&["nym", "list"]).stdout).contains("alice@nym.example"));
+    // Signed for the server, the same request is obeyed.
+    let (code, log) =
+        s.deliver_logged("config@nym.example", &mail("config@nym.example", &signed_for(&server)));
+    assert_eq!(code, 0);
+    assert!(log.contains("outcome=deleted"), "{log}");
+}
+
+/// Not a test: writes the hostile inputs of the hardening issue, encrypted
+/// to the server key in `$MEASURE_KEY`, into `$MEASURE_OUT`, for
+/// `scripts/measure-hardening` to feed to an old and a new binary.
+/// Run: MEASURE_KEY=key.asc MEASURE_OUT=dir cargo test --test tests -- --ignored write_hardening_inputs
+#[test]
+#[ignore]
+fn write_hardening_inputs() {
+    let (Some(key), Some(out)) = (std::env::var_os("MEASURE_KEY"), std::env::var_os("MEASURE_OUT")) else {
+        return;
+    };
+    let out = PathBuf::from(out);
+    std::fs::create_dir_all(&out).unwrap();
+    let key_bytes = std::fs::read(&key).unwrap();
+    let server = openpgp::Cert::from_bytes(&key_bytes).unwrap();
+    let (alice, _) = CertBuilder::general_purpose(Some("alice@nym.example")).generate().unwrap();
+    let p = Pgp { server, alice };
+    let gpg = Gpg::new();
+    gpg.import(&key_bytes);
+    let write = |name: &str, body: Vec<u8>| std::fs::write(out.join(name), body).unwrap();
+    write("00-create-alice.eml", mail("config@nym.example", &p.creation(&p.alice)));
+    // 1: a public-key "refresh" flooded with 1,000 certifications and User IDs.
+    write("01-refresh-flood.eml", mail("config@nym.example", &p.creation_block(&flooded(&p.alice, 1000))));
+    // 2: a creation request whose key has 6,000 User IDs.
+    let (bob, _) = CertBuilder::general_purpose(Some("bob@nym.example")).generate().unwrap();
+    write("02-6000-uids.eml", mail("config@nym.example", &p.creation_block(&flooded(&bob, 6000))));
+    // 3: 256 MiB of zeros compressed into a small message.
+    write("03-bomb.eml", generated("compression-bomb", &p, &gpg));
+    // 7: send@ with 1,000 recipients, signed by alice.
+    let rcpts: Vec<String> = (0..1000).map(|i| format!("r{i}@example.org")).collect();
+    let msg = format!("To: {}\nSubject: blast\n\nx\n", rcpts.join(", "));
+    write("07-1000-rcpts.eml", mail("send@nym.example", &p.signed_at(msg.as_bytes(), SystemTime::now())));
+    // 9-12: header smuggling, identity headers, repeated To, 8-bit body.
+    let mut smuggle = b"To: bob@example.org\nTo: carol@example.org\nSubject: hi\rFrom: ceo@bank.example\rBcc: spy@evil.example\nFrom\0: x@y\n\
+Resent-From: ceo@bank.example\nFrom: \"ceo@bank.example\" <alice@nym.example>\n\ncaf\xe9\n"
+        .to_vec();
+    smuggle.shrink_to_fit();
+    write("09-12-headers.eml", mail("send@nym.example", &p.signed_at(&smuggle, SystemTime::now())));
 }

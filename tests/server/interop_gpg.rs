@@ -268,3 +268,26 @@ fn creation_with_sq_as_the_client() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn gpg_shows_the_notice_mark_on_server_notices_only() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    // A forged "notice": plain mail that claims to come from config@.
+    let forged = b"From: config@nym.example\nSubject: Nym deleted\n\nRe-create it with the attached key.\n";
+    assert_eq!(s.deliver_raw("alice@nym.example", forged), 0);
+    let mut marked = 0;
+    for a in s.articles_for_hsub("panda") {
+        let o = g.run(&["--verify-options", "show-notations", "--decrypt"], a.body.as_bytes());
+        assert!(o.ok && o.stderr.contains("Good signature"), "{}", o.stderr);
+        let text = String::from_utf8_lossy(&o.stdout);
+        let is_notice = o.stderr.contains("notice@nymgate.invalid=config");
+        if text.contains("Re-create it") {
+            assert!(!is_notice, "relayed mail carries the notice mark:\n{}", o.stderr);
+        } else {
+            assert!(text.contains("Subject: Nym created"), "{text}");
+            assert!(is_notice, "the creation notice lacks the mark:\n{}", o.stderr);
+            marked += 1;
+        }
+    }
+    assert_eq!(marked, 1);
+}

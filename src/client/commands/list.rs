@@ -1,0 +1,36 @@
+//! `nym list`: the nyms in the store and their unread articles.
+
+use super::prelude::*;
+
+impl Ctx {
+    pub(crate) fn list(&self) -> Result<()> {
+        let md = self.store.maildir();
+        let mut unread: HashMap<String, usize> = HashMap::new();
+        for e in fs::read_dir(md.join("new"))? {
+            let art = fs::read(e?.path())?;
+            if let Some(a) = nntp::header(&art, "x-nym-for") {
+                *unread.entry(a).or_default() += 1;
+            }
+        }
+        for n in self.store.list_nyms()? {
+            let mut o = Vec::new();
+            if n.hsub.is_some() {
+                o.push("hsub".to_string());
+            }
+            if let Some(s) = &n.subject {
+                o.push(format!("subject={s}"));
+            }
+            if n.symmetric.is_some() {
+                o.push("symmetric".into());
+            }
+            if let Some(b) = n.acksend {
+                o.push(format!("acksend={}", if b { "yes" } else { "no" }));
+            }
+            if n.deleted {
+                o.push("DELETED".into());
+            }
+            println!("{}  unread={}  {}", n.address, unread.get(&n.address).unwrap_or(&0), o.join(" "));
+        }
+        Ok(())
+    }
+}

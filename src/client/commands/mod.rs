@@ -1,0 +1,17 @@
+//! One file per `nym` command; each adds its method to [`Ctx`].
+
+pub(crate) mod prelude;
+
+mod config;
+mod delete;
+mod export;
+mod fetch;
+mod import;
+mod list;
+mod new;
+mod read;
+mod send;
+mod url;
+
+#[allow(unused_imports)]
+use super::ctx::Ctx;
