@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Small protocol helpers for tests/e2e/run (SMTP, NNTP, SQLite, TOML, syslog).
+"""Small protocol helpers for tests/e2e/run (SMTP, NNTP, SQLite, TOML, syslog,
+a stand-in for a systemd path unit).
 
 Each subcommand does one thing and reports by exit status, so the bash
 script stays readable. Only the standard library is used: the e2e suite runs
@@ -9,7 +10,6 @@ import argparse
 import hashlib
 import os
 import signal
-import smtplib
 import socket
 import sqlite3
 import sys
@@ -30,30 +30,95 @@ def die(msg):
 
 # --- SMTP ---------------------------------------------------------------
 
+class SMTPDialogue:
+    """A plain SMTP client that keeps a transcript ("C: ..." / "S: ...")."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=60)
+        self.rfile = self.sock.makefile("rb")
+        self.log = []
+
+    def reply(self):
+        lines = []
+        while True:
+            raw = self.rfile.readline()
+            if not raw:
+                die("connection closed by the server")
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.log.append("S: " + text)
+            lines.append(text)
+            if len(text) < 4 or text[3] != "-":
+                break
+        return int(lines[-1][:3]), "\n".join(l[4:] for l in lines)
+
+    def cmd(self, line, shown=None):
+        self.log.append("C: " + (shown or line))
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def data(self, message):
+        body = message.replace(b"\r\n", b"\n").split(b"\n")
+        if body and body[-1] == b"":
+            body.pop()
+        out = b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n" for l in body)
+        self.log.append(f"C: ({len(message)} bytes of message)")
+        self.log.append("C: .")
+        self.sock.sendall(out + b".\r\n")
+        return self.reply()
+
+
 def cmd_smtp(a):
-    """Send the message file as-is; print the server's reply to DATA.
+    """Send the message file to every --to; print the server's reply to DATA.
 
     The reply carries the queue id ("250 2.0.0 Ok: queued as 4XyZ..."),
-    which the caller uses to find this message in the MTA's log.
+    which the caller uses to find this message in the MTA's log. A refused
+    RCPT fails the command unless --allow-refused; with it, the refused
+    recipients are skipped (and DATA is not sent when none is left).
+    --transcript FILE writes the whole dialogue.
     """
     with open(a.message, "rb") as f:
         data = f.read()
-    s = smtplib.SMTP(a.host, a.port, timeout=30)
+    s = SMTPDialogue(a.host, a.port)
+    failed = None
     try:
-        s.ehlo("client.e2e.test")
-        code, msg = s.mail(a.sender)
+        code, _ = s.reply()
+        if code != 220:
+            failed = f"greeting: {code}"
+            return
+        code, _ = s.cmd("EHLO client.e2e.test")
+        code, msg = s.cmd(f"MAIL FROM:<{a.sender}>")
         if code != 250:
-            die(f"MAIL FROM refused: {code} {msg!r}")
+            failed = f"MAIL FROM refused: {code} {msg}"
+            return
+        accepted = 0
         for r in a.rcpt:
-            code, msg = s.rcpt(r)
-            if code not in (250, 251):
-                die(f"RCPT TO:<{r}> refused: {code} {msg!r}")
+            code, msg = s.cmd(f"RCPT TO:<{r}>")
+            if code in (250, 251):
+                accepted += 1
+            elif not a.allow_refused:
+                failed = f"RCPT TO:<{r}> refused: {code} {msg}"
+                return
+        if accepted == 0:
+            return
+        code, msg = s.cmd("DATA")
+        if code != 354:
+            failed = f"DATA refused: {code} {msg}"
+            return
         code, msg = s.data(data)
         if code != 250:
-            die(f"DATA refused: {code} {msg!r}")
-        print(msg.decode(errors="replace"))
+            failed = f"message refused: {code} {msg}"
+            return
+        print(msg)
     finally:
-        s.quit()
+        try:
+            s.cmd("QUIT")
+        except (OSError, SystemExit):
+            pass
+        if a.transcript:
+            with open(a.transcript, "w") as f:
+                f.write("\n".join(s.log) + "\n")
+        if failed:
+            die(failed)
 
 
 # --- NNTP ---------------------------------------------------------------
@@ -212,6 +277,32 @@ def cmd_syslog(a):
             out.write(stamp + data.rstrip(b"\0\n") + b"\n")
 
 
+# --- path unit --------------------------------------------------------------
+
+def cmd_watch(a):
+    """What a systemd .path unit with PathChanged= does, for hosts without
+    systemd: whenever FILE is replaced or rewritten, run the command (the
+    triggered service's ExecCondition= and ExecStart=, given as one shell
+    line). Prints "ready" at start and one line per run."""
+
+    def state():
+        try:
+            st = os.stat(a.file)
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            return None
+
+    last = state()
+    print("ready", flush=True)
+    while True:
+        time.sleep(a.interval)
+        now = state()
+        if now != last:
+            last = now
+            rc = os.system(a.command + " >/dev/null 2>&1")
+            print(f"{time.strftime('%H:%M:%S')} changed; ran: {a.command}: exit {rc >> 8}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -221,6 +312,8 @@ def main():
     s.add_argument("--port", type=int, default=25)
     s.add_argument("--from", dest="sender", required=True)
     s.add_argument("--to", dest="rcpt", action="append", required=True)
+    s.add_argument("--transcript")
+    s.add_argument("--allow-refused", action="store_true")
     s.add_argument("message")
     s.set_defaults(fn=cmd_smtp)
 
@@ -240,6 +333,12 @@ def main():
     s.add_argument("--timeout", type=float, default=60)
     s.add_argument("outdir")
     s.set_defaults(fn=cmd_nntp_find)
+
+    s = sub.add_parser("watch")
+    s.add_argument("--interval", type=float, default=0.2)
+    s.add_argument("file")
+    s.add_argument("command")
+    s.set_defaults(fn=cmd_watch)
 
     s = sub.add_parser("holdlock")
     s.add_argument("db")
