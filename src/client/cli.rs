@@ -419,6 +419,21 @@ pub struct ReadArgs {
     /// Only list the messages (no decryption).
     #[arg(long)]
     pub list: bool,
+
+    /// Show the decrypted message as it is, without MIME decoding.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Save the attachments of trusted messages in DIR (created mode 0700;
+    /// files 0600, never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+
+    /// Also deliver each trusted message, decrypted, to the Maildir DIR
+    /// (created mode 0700), for any mail reader. The messages then lie
+    /// on the disk unencrypted.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
 }
 
 /// Print a nym's public key, or its secret key, or put it into GnuPG.

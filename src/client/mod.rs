@@ -10,6 +10,7 @@ mod commands;
 mod ctx;
 pub mod fetch;
 pub mod handoff;
+pub mod mime;
 pub mod nntp;
 pub mod request;
 pub mod store;

@@ -1,0 +1,134 @@
+//! The client for daily use (issue 15), against the real `nym` and the
+//! real `nymgate`: decoded MIME, server notices in `nym list`, hand-off
+//! to directories and mboxes, renewal, eSub, remembered servers.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::*;
+
+struct Holder {
+    t: tempfile::TempDir,
+    srv: Server,
+    home: PathBuf,
+    g: PathBuf,
+}
+
+impl Holder {
+    /// A holder with alice@nym.test created and its confirmation fetched.
+    fn new() -> Holder {
+        let h = Holder::bare();
+        h.create("alice");
+        h
+    }
+
+    fn bare() -> Holder {
+        let t = tempfile::tempdir().unwrap();
+        let srv = Server::for_client("nym.test");
+        Holder { home: t.path().join("home"), g: gnupg_home(t.path()), srv, t }
+    }
+
+    fn create(&self, name: &str) -> String {
+        let via = self.srv.via();
+        let out = run(
+            self.nym()
+                .args([
+                    "new",
+                    &format!("{name}@nym.test"),
+                    "--hsub",
+                    &format!("{name}-hsub"),
+                    "--expire",
+                    "6m",
+                ])
+                .args(["--via", &via])
+                .arg("--server-key")
+                .arg(self.srv.key_file()),
+            None,
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.fetch()
+    }
+
+    fn nym(&self) -> Command {
+        nym(&self.home, &self.g)
+    }
+
+    fn spool(&self) -> String {
+        format!("spool:{}", self.srv.news_spool().display())
+    }
+
+    fn fetch(&self) -> String {
+        self.srv.flush();
+        ok(self.nym().args(["fetch", "--server", &self.spool()]), None)
+    }
+
+    #[allow(dead_code)]
+    fn list(&self) -> String {
+        ok(self.nym().arg("list"), None)
+    }
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+const MULTIPART: &[u8] = b"From: Bob <bob@example.org>\r
+To: alice@nym.test\r
+Subject: =?ISO-8859-1?Q?Gr=FC=DFe_und_ein_Bild?=\r
+MIME-Version: 1.0\r
+Content-Type: multipart/mixed; boundary=\"b1\"\r
+\r
+--b1\r
+Content-Type: text/plain; charset=iso-8859-1\r
+Content-Transfer-Encoding: quoted-printable\r
+\r
+Sch=F6ne Gr=FC=DFe, hier ist die Datei.\r
+--b1\r
+Content-Type: application/octet-stream; name=\"../../report.bin\"\r
+Content-Disposition: attachment; filename=\"../../report.bin\"\r
+Content-Transfer-Encoding: base64\r
+\r
+AAECAwRub24tdGV4dP8=\r
+--b1--\r
+";
+
+#[test]
+fn read_decodes_mime_saves_attachments_and_fills_a_maildir() {
+    let h = Holder::new();
+    ok(h.nym().arg("read"), None);
+    assert_eq!(h.srv.deliver_raw("alice@nym.test", MULTIPART), 0);
+    assert_eq!(kept(&h.fetch()), 1);
+    let save = h.t.path().join("attachments");
+    let md = h.t.path().join("Mail");
+    let out = ok(
+        h.nym().arg("read").arg("--save").arg(&save).arg("--maildir").arg(&md).env("NYM_FORCE_TTY", "1"),
+        None,
+    );
+    // Charset and transfer encodings applied, the attachment listed.
+    assert!(out.contains("Subject: Grüße und ein Bild"), "{out}");
+    assert!(out.contains("Schöne Grüße, hier ist die Datei."), "{out}");
+    assert!(out.contains("[attachment 1: ../../report.bin (application/octet-stream, 14 bytes)]"), "{out}");
+    assert!(!out.contains("AAECAwRub24"), "base64 is not shown: {out}");
+    // Saved inside the directory, under a cleaned name, 0600 in a 0700 dir.
+    let saved = save.join("report.bin");
+    assert_eq!(fs::read(&saved).unwrap(), b"\x00\x01\x02\x03\x04non-text\xff");
+    assert_eq!(mode(&save), 0o700);
+    assert_eq!(mode(&saved), 0o600);
+    assert!(!h.t.path().join("report.bin").exists());
+    // The Maildir holds the decrypted message, readable by any mail reader.
+    assert_eq!(mode(&md), 0o700);
+    let delivered: Vec<_> = fs::read_dir(md.join("new")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(delivered.len(), 1);
+    let text = fs::read_to_string(&delivered[0]).unwrap();
+    assert!(text.starts_with("X-Nym-For: alice@nym.test\r\nX-Nym-Verdict: mail relayed"), "{text}");
+    assert!(text.contains("Content-Transfer-Encoding: base64") && !text.contains("BEGIN PGP"), "{text}");
+    assert_eq!(mode(&delivered[0]), 0o600);
+    // The verdict line still comes last.
+    let verdict = out.rfind("mail relayed to you by the server; server signature: good").unwrap();
+    assert!(verdict > out.find("[saved").unwrap(), "{out}");
+    // --raw shows the message as it came.
+    let raw = ok(h.nym().args(["read", "--all", "--raw"]), None);
+    assert!(raw.contains("AAECAwRub24tdGV4dP8="), "{raw}");
+}
