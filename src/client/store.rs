@@ -61,6 +61,31 @@ pub struct NymRecord {
     /// Set once a delete request was made.
     #[serde(default)]
     pub deleted: bool,
+    /// What the server last said about the nym, from its own notices only
+    /// (see [`notice_state`]): `requested`, `active`, `refused: ...`,
+    /// `deleted`. `None` for nyms from before this field.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// A key refresh was sent and the server has not confirmed it yet.
+    #[serde(default)]
+    pub refresh_pending: bool,
+}
+
+/// The state a server notice puts a nym in, by the notice's Subject
+/// (`None`: a notice that changes nothing, such as a status answer).
+/// Only ever applied to real notices: the server's signature carries the
+/// notice notation, which relayed mail cannot.
+pub fn notice_state(subject: &str) -> Option<&'static str> {
+    Some(match subject.trim() {
+        "Nym created" => "active",
+        "Nym key refreshed" => "active",
+        "Nym refused: name taken" => "refused: name taken",
+        "Nym refused: reserved name" => "refused: reserved name",
+        "Nym refused: invalid name" => "refused: invalid name",
+        "Nym refused: key too large" => "refused: key too large",
+        "Nym deleted" => "deleted",
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -120,6 +145,24 @@ pub fn normalize_address(addr: &str) -> Result<String> {
         bail!("`{addr}` is not a usable nym address");
     }
     Ok(a)
+}
+
+/// Refuse, before anything is sent, a nym name the server would refuse:
+/// the server's rules (`crate::protocol::address`), with its built-in
+/// reserved names (an operator may reserve more).
+pub fn check_nym_name(addr: &str) -> Result<()> {
+    use crate::protocol::address::{is_reserved, is_valid_nym_name, NAME_MAX, NAME_MIN};
+    let local = addr.split('@').next().unwrap_or("");
+    if is_reserved(local, &[]) {
+        bail!("`{local}` is a reserved name (a service or an administrative address); choose another");
+    }
+    if !is_valid_nym_name(local) {
+        bail!(
+            "`{local}` cannot be a nym name: {NAME_MIN} to {NAME_MAX} characters of a-z, 0-9, and - _ . \
+             between them, starting and ending with a letter or digit"
+        );
+    }
+    Ok(())
 }
 
 pub struct Store {

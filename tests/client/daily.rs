@@ -64,7 +64,6 @@ impl Holder {
         ok(self.nym().args(["fetch", "--server", &self.spool()]), None)
     }
 
-    #[allow(dead_code)]
     fn list(&self) -> String {
         ok(self.nym().arg("list"), None)
     }
@@ -131,4 +130,67 @@ fn read_decodes_mime_saves_attachments_and_fills_a_maildir() {
     // --raw shows the message as it came.
     let raw = ok(h.nym().args(["read", "--all", "--raw"]), None);
     assert!(raw.contains("AAECAwRub24tdGV4dP8="), "{raw}");
+}
+
+#[test]
+fn server_notices_change_the_state_and_bad_names_are_refused_before_sending() {
+    let h = Holder::new();
+    assert!(h.list().contains("state=requested"), "{}", h.list());
+    let r = ok(h.nym().arg("read"), None);
+    assert!(r.contains("alice@nym.test: state now active"), "{r}");
+    assert!(h.list().contains("state=active"), "{}", h.list());
+
+    // Relayed mail that claims to be a notice changes nothing.
+    let forged = b"From: config@nym.test\nSubject: Nym deleted\n\nbye\n";
+    assert_eq!(h.srv.deliver_raw("alice@nym.test", forged), 0);
+    h.fetch();
+    let r = ok(h.nym().arg("read"), None);
+    assert!(!r.contains("state now"), "{r}");
+    assert!(h.list().contains("state=active"), "{}", h.list());
+
+    // Another holder asks for the same name: the server refuses, and that
+    // holder's list says so.
+    let home2 = h.t.path().join("home2");
+    let via = h.srv.via();
+    ok(
+        nym(&home2, &h.g)
+            .args(["new", "alice@nym.test", "--hsub", "other", "--via", &via])
+            .arg("--server-key")
+            .arg(h.srv.key_file()),
+        None,
+    );
+    h.srv.flush();
+    ok(nym(&home2, &h.g).args(["fetch", "--server", &h.spool()]), None);
+    let r = ok(nym(&home2, &h.g).arg("read"), None);
+    assert!(r.contains("state now refused: name taken"), "{r}");
+    let l2 = ok(nym(&home2, &h.g).arg("list"), None);
+    assert!(l2.contains("state=refused: name taken"), "{l2}");
+
+    // Reserved and malformed names never leave the machine.
+    for (name, why) in [
+        ("admin", "reserved"),
+        ("config", "reserved"),
+        ("x-", "cannot be a nym name"),
+        ("a", "cannot be a nym name"),
+    ] {
+        let out = run(
+            h.nym()
+                .args(["new", &format!("{name}@nym.test"), "--via", &via])
+                .arg("--server-key")
+                .arg(h.srv.key_file()),
+            None,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(65), "{name}: {err}");
+        assert!(err.contains(why), "{name}: {err}");
+    }
+    assert!(!h.list().contains("admin"));
+
+    // Delete: requested, then confirmed by the server's notice.
+    ok(h.nym().args(["delete", "alice@nym.test", "--yes", "--via", &via]), None);
+    assert!(h.list().contains("DELETED (requested)"), "{}", h.list());
+    h.fetch();
+    let r = ok(h.nym().arg("read"), None);
+    assert!(r.contains("state now deleted"), "{r}");
+    assert!(h.list().contains("DELETED (the server confirmed)"), "{}", h.list());
 }

@@ -26,8 +26,14 @@ impl Ctx {
             if let Some(b) = n.acksend {
                 o.push(format!("acksend={}", if b { "yes" } else { "no" }));
             }
-            if n.deleted {
-                o.push("DELETED".into());
+            match (&n.state, n.deleted) {
+                (Some(s), false) if s != "deleted" => o.push(format!("state={s}")),
+                (Some(s), _) if s == "deleted" => o.push("DELETED (the server confirmed)".into()),
+                (_, true) => o.push("DELETED (requested)".into()),
+                _ => {}
+            }
+            if n.refresh_pending {
+                o.push("key-refresh=requested".into());
             }
             println!("{}  unread={}  {}", n.address, unread.get(&n.address).unwrap_or(&0), o.join(" "));
         }

@@ -116,6 +116,11 @@ impl Ctx {
                         writeln!(out, "[not saved: the message is not trusted]")?;
                     }
                     writeln!(out, "<== {id}: {verdict}")?;
+                    if trusted && opened.notice.is_some() {
+                        if let Some(line) = self.apply_notice(&addr, &opened.plaintext)? {
+                            writeln!(out, "    {line}")?;
+                        }
+                    }
                     writeln!(out)?;
                     if !trusted {
                         status = crate::exit::Kind::Data.code();
@@ -135,6 +140,27 @@ impl Ctx {
             eprintln!("nym: no {}messages", if a.all { "" } else { "unread " });
         }
         Ok(status)
+    }
+}
+
+impl Ctx {
+    /// A real server notice (good server signature with the notice mark)
+    /// changes the nym's state; returns what to tell the holder.
+    fn apply_notice(&self, addr: &str, plaintext: &[u8]) -> Result<Option<String>> {
+        let Some(subject) = nntp::header(plaintext, "subject") else { return Ok(None) };
+        let Some(state) = notice_state(&subject) else { return Ok(None) };
+        let mut rec = self.store.load_nym(addr)?;
+        let mut told = format!("{addr}: state now {state}");
+        if subject.trim() == "Nym key refreshed" {
+            told = format!("{addr}: the server confirmed the key refresh");
+            rec.refresh_pending = false;
+        }
+        rec.state = Some(state.to_string());
+        if state == "deleted" {
+            rec.deleted = true;
+        }
+        self.store.save_nym(&rec)?;
+        Ok(Some(told))
     }
 }
 
