@@ -43,7 +43,8 @@ anonymous path:
 
   * an SMTP server reached over Tor, e.g. run nym under torsocks:
       torsocks nym send ... --via smtp+starttls://mail.example:587
-  * a remailer: write the request with --via file:DIR and give the files \
+  * a remailer: write the request with --via file:DIR (one file per \
+request) or --via mbox:FILE and give the files \
 to your remailer client (Mixmaster, Mixmaster-compatible or Yamn), or to \
 a remailer's web or onion interface;
   * send create requests twice through different paths (--copies 2 or two \
@@ -98,9 +99,11 @@ pub enum Command {
 /// How a finished request mail is handed off.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Handoff {
-    /// Hand-off method: `stdout`, `file:PATH` (a directory gets one .eml file
-    /// per mail, anything else is appended to), `sendmail` or `sendmail:COMMAND`
-    /// (the recipient is appended to COMMAND, or replaces `{rcpt}`),
+    /// Hand-off method: `stdout`, `file:DIR` (one .eml file per mail in DIR,
+    /// created mode 0700 when missing), `mbox:FILE` (appended to one mbox
+    /// with `From ` separators), `sendmail` or `sendmail:COMMAND`
+    /// (the recipient is appended to COMMAND, or replaces `{rcpt}`; a server
+    /// on this machine: `sendmail:nymgate deliver --recipient={rcpt}`),
     /// `smtp://HOST:PORT`, `smtp+starttls://HOST:PORT` or `smtps://HOST:PORT`.
     /// Default: `via` in config.toml, else stdout. Read "HOW REQUESTS LEAVE
     /// YOUR MACHINE" in `nym --help` before using anything but a file.

@@ -194,3 +194,57 @@ fn server_notices_change_the_state_and_bad_names_are_refused_before_sending() {
     assert!(r.contains("state now deleted"), "{r}");
     assert!(h.list().contains("DELETED (the server confirmed)"), "{}", h.list());
 }
+
+#[test]
+fn file_hand_off_is_a_directory_mbox_is_one_file_and_a_local_server_is_one_line() {
+    let h = Holder::bare();
+    let key = h.srv.key_file();
+    // file:DIR with a missing DIR: created 0700, one file per request.
+    let out = h.t.path().join("outgoing");
+    let via = format!("file:{}", out.display());
+    ok(
+        h.nym().args(["new", "alice@nym.test", "--hsub", "a", "--via", &via]).arg("--server-key").arg(&key),
+        None,
+    );
+    ok(h.nym().args(["new", "alice@nym.test", "--resend", "--via", &via]), None);
+    assert_eq!(mode(&out), 0o700);
+    let eml = files(&out, "eml");
+    assert_eq!(eml.len(), 2, "{eml:?}");
+    for f in &eml {
+        assert_eq!(mode(f), 0o600);
+        assert_eq!(fs::read_to_string(f).unwrap().matches("BEGIN PGP MESSAGE").count(), 1);
+    }
+    // file: on an existing plain file is refused (nothing appended).
+    let plain = h.t.path().join("plain");
+    fs::write(&plain, "x").unwrap();
+    let r = run(
+        h.nym().args(["new", "alice@nym.test", "--resend", "--via", &format!("file:{}", plain.display())]),
+        None,
+    );
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("mbox:FILE"));
+    assert_eq!(fs::read_to_string(&plain).unwrap(), "x");
+
+    // mbox:FILE: every request behind its own `From ` line; the server
+    // accepts each one split out of it.
+    let mbox = h.t.path().join("requests.mbox");
+    let via = format!("mbox:{}", mbox.display());
+    ok(h.nym().args(["new", "alice@nym.test", "--resend", "--via", &via]), None);
+    ok(h.nym().args(["new", "alice@nym.test", "--resend", "--via", &via]), None);
+    let text = fs::read_to_string(&mbox).unwrap();
+    assert_eq!(mode(&mbox), 0o600);
+    let parts: Vec<&str> = text.split("From nym@localhost Thu Jan  1 00:00:00 1970\n").skip(1).collect();
+    assert_eq!(parts.len(), 2, "{text}");
+    assert!(text.starts_with("From "));
+    for p in &parts {
+        assert_eq!(p.matches("BEGIN PGP MESSAGE").count(), 1);
+        assert_eq!(h.srv.deliver_raw("config@nym.test", p.as_bytes()), 0);
+    }
+    assert_eq!(kept(&h.fetch()), 1, "one creation, the copy ignored");
+
+    // The local-server one-liner of the docs.
+    let one_liner =
+        format!("sendmail:{NYMGATE} --config {} deliver --recipient={{rcpt}}", h.srv.config.display());
+    ok(h.nym().args(["config", "alice@nym.test", "--hsub", "b", "--via", &one_liner]), None);
+    assert_eq!(kept(&h.fetch()), 1, "the config answer");
+}
