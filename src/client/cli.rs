@@ -86,6 +86,7 @@ pub enum Command {
     Send(SendArgs),
     Config(ConfigArgs),
     Delete(DeleteArgs),
+    Renew(RenewArgs),
     Url(UrlArgs),
     Fetch(FetchArgs),
     Read(ReadArgs),
@@ -320,6 +321,27 @@ pub struct DeleteArgs {
     /// Only erase the local copy of the nym (keys and options); send nothing.
     #[arg(long)]
     pub forget: bool,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Extend the nym's life: a new key expiry, sent to the server.
+///
+/// The nym key gets new self-signatures with the new expiry (counted from
+/// now); the public key is sent again to config@DOMAIN, which the server
+/// takes as a refresh of the nym's key. `nym list` shows
+/// `key-refresh=requested` until the server's "Nym key refreshed" notice
+/// is read. Renew before the key expires: the server deletes a nym whose
+/// key has expired.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The nym.
+    pub address: String,
+
+    /// New key lifetime from now: e.g. 6m, 1y, 30d, or `never`.
+    #[arg(long, default_value = "1y", value_name = "TIME")]
+    pub expire: String,
 
     #[command(flatten)]
     pub handoff: Handoff,

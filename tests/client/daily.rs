@@ -248,3 +248,40 @@ fn file_hand_off_is_a_directory_mbox_is_one_file_and_a_local_server_is_one_line(
     ok(h.nym().args(["config", "alice@nym.test", "--hsub", "b", "--via", &one_liner]), None);
     assert_eq!(kept(&h.fetch()), 1, "the config answer");
 }
+
+/// Seconds from now until the primary key of `nym export` expires.
+fn key_expiry_from_now(h: &Holder) -> i64 {
+    let public = ok(h.nym().args(["export", "alice@nym.test"]), None);
+    let g = gnupg_home(&h.t.path().join("check"));
+    ok(gpg(&g).arg("--import"), Some(public.as_bytes()));
+    let cols = ok(gpg(&g).args(["--with-colons", "--list-keys", "alice@nym.test"]), None);
+    let pub_line = cols.lines().find(|l| l.starts_with("pub:")).unwrap().to_string();
+    let exp: i64 = pub_line.split(':').nth(6).unwrap().parse().unwrap();
+    fs::remove_dir_all(&g).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    exp - now
+}
+
+#[test]
+fn renew_extends_the_key_and_the_server_confirms_the_refresh() {
+    let h = Holder::new();
+    ok(h.nym().arg("read"), None);
+    let day = 86_400;
+    let before = key_expiry_from_now(&h);
+    assert!(before < 200 * day, "6m key: {before}");
+    let via = h.srv.via();
+    ok(h.nym().args(["renew", "alice@nym.test", "--expire", "2y", "--via", &via]), None);
+    let after = key_expiry_from_now(&h);
+    assert!(after > 700 * day && after < 740 * day, "2y key: {after}");
+    assert!(h.list().contains("key-refresh=requested"), "{}", h.list());
+    assert_eq!(kept(&h.fetch()), 1);
+    let r = ok(h.nym().arg("read"), None);
+    assert!(r.contains("Nym key refreshed"), "{r}");
+    assert!(r.contains("alice@nym.test: the server confirmed the key refresh"), "{r}");
+    let l = h.list();
+    assert!(!l.contains("key-refresh") && l.contains("state=active"), "{l}");
+    // The renewed key still signs: a send goes through.
+    ok(h.nym().args(["send", "alice@nym.test", "--to", "bob@example.org", "--via", &via]), Some(b"hi\n"));
+    h.srv.flush();
+    assert_eq!(h.srv.take_mails().len(), 1);
+}

@@ -10,6 +10,7 @@ mod import;
 mod list;
 mod new;
 mod read;
+mod renew;
 mod send;
 mod url;
 
