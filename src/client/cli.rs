@@ -301,6 +301,21 @@ pub struct ConfigArgs {
     #[command(flatten)]
     pub options: NymOptions,
 
+    /// Also recognise articles by this eSub subject text (the older
+    /// scheme of Type I remailers' Encrypt-Subject:, Blowfish); needs
+    /// --esub-key. Stored locally only: nothing is sent for it, because
+    /// the server never makes eSubs.
+    #[arg(long, value_name = "TEXT", requires = "esub_key")]
+    pub esub_text: Option<String>,
+
+    /// The eSub key that goes with --esub-text.
+    #[arg(long, value_name = "KEY", requires = "esub_text")]
+    pub esub_key: Option<String>,
+
+    /// Forget all eSub secrets of this nym (locally).
+    #[arg(long, conflicts_with = "esub_text")]
+    pub no_esub: bool,
+
     #[command(flatten)]
     pub handoff: Handoff,
 }

@@ -8,6 +8,7 @@
 pub mod cli;
 mod commands;
 mod ctx;
+pub mod esub;
 pub mod fetch;
 pub mod handoff;
 pub mod mime;

@@ -58,6 +58,10 @@ pub struct NymRecord {
     /// Passphrases of url@ requests: (key, hsub) pairs.
     #[serde(default)]
     pub url_keys: Vec<UrlKey>,
+    /// eSub secrets (subject text, key) that mark this nym's articles;
+    /// kept here only, the server never makes eSubs.
+    #[serde(default)]
+    pub esubs: Vec<EsubSecret>,
     /// Set once a delete request was made.
     #[serde(default)]
     pub deleted: bool,
@@ -86,6 +90,12 @@ pub fn notice_state(subject: &str) -> Option<&'static str> {
         "Nym deleted" => "deleted",
         _ => return None,
     })
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EsubSecret {
+    pub text: String,
+    pub key: String,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -124,7 +134,7 @@ impl NymRecord {
     /// Without hsub or subject the server picks random subjects, so the only
     /// way to find this nym's articles is to try to decrypt all of them.
     pub fn needs_try_all(&self) -> bool {
-        !self.deleted && self.hsub.is_none() && self.subject.is_none()
+        !self.deleted && self.hsub.is_none() && self.subject.is_none() && self.esubs.is_empty()
     }
 }
 

@@ -285,3 +285,50 @@ fn renew_extends_the_key_and_the_server_confirms_the_refresh() {
     h.srv.flush();
     assert_eq!(h.srv.take_mails().len(), 1);
 }
+
+#[test]
+fn esub_subjects_are_recognised_when_configured() {
+    let h = Holder::new();
+    // The server's confirmation, re-posted under eSub subjects (PROTOCOL.md
+    // section 4 vectors: text `panda`, key `secret`; and a wrong key).
+    let orig = fs::read_to_string(&files(&h.srv.news_spool(), "art")[0]).unwrap();
+    let spool = h.t.path().join("old-spool");
+    fs::create_dir(&spool).unwrap();
+    let mine = "000102030405060795ac647fcb0d53bd3188dbf7af12bbd6";
+    let other = "0001020304050607b1d02545a7b23f470c0de1461647ab4a"; // text/key
+    for (i, subject) in [mine, other].iter().enumerate() {
+        let art: String = orig
+            .lines()
+            .map(|l| {
+                if l.starts_with("Subject: ") {
+                    format!("Subject: {subject}\n")
+                } else if l.starts_with("Message-ID: ") {
+                    format!("Message-ID: <esub{i}@test>\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        fs::write(spool.join(format!("{i}.art")), art).unwrap();
+    }
+    let src = format!("spool:{}", spool.display());
+    let f = ok(h.nym().args(["fetch", "--server", &src]), None);
+    assert_eq!(kept(&f), 0, "no eSub configured: {f}");
+
+    // Stored locally, nothing sent (no --via needed, nothing on stdout).
+    let out =
+        ok(h.nym().args(["config", "alice@nym.test", "--esub-text", "panda", "--esub-key", "secret"]), None);
+    assert!(out.is_empty(), "{out}");
+    assert!(h.list().contains("esub=1"), "{}", h.list());
+    // Forget that this spool was examined, so that fetch looks again.
+    for e in fs::read_dir(h.t.path().join("home/state")).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("spool-") {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    let f = ok(h.nym().args(["fetch", "--server", &src]), None);
+    assert_eq!(kept(&f), 1, "only the eSub of panda/secret: {f}");
+    let r = ok(h.nym().arg("read"), None);
+    assert!(r.contains("server signature: good"), "{r}");
+}

@@ -20,6 +20,9 @@ impl Ctx {
             if let Some(s) = &n.subject {
                 o.push(format!("subject={s}"));
             }
+            if !n.esubs.is_empty() {
+                o.push(format!("esub={}", n.esubs.len()));
+            }
             if n.symmetric.is_some() {
                 o.push("symmetric".into());
             }
