@@ -48,8 +48,9 @@ request) or --via mbox:FILE and give the files \
 to your remailer client (Mixmaster, Mixmaster-compatible or Yamn), or to \
 a remailer's web or onion interface;
   * send create requests twice through different paths (--copies 2 or two \
-runs): the server ignores extra copies of a create, but never send a send@ \
-request twice, because the server will deliver every copy.
+runs): the server ignores extra copies of a create, and drops a repeated \
+send@ request (the same signature) through its replay cache; a new nym send \
+of the same text is a new message and is delivered again.
 
 Fetching is safer but not free: read alt.anonymous.messages over Tor too \
 (torsocks nym fetch), so that your news server does not learn when you \
@@ -93,6 +94,7 @@ pub enum Command {
     /// List the nyms in the store, their options and unread counts.
     List,
     Export(ExportArgs),
+    Server(ServerArgs),
     Manpage(ManpageArgs),
     Completions(CompletionsArgs),
 }
@@ -118,7 +120,7 @@ pub struct Handoff {
     pub from: Option<String>,
 
     /// Hand the same request off this many times (create requests only
-    /// benefit; extra copies of a send@ request are all delivered).
+    /// benefit; the server drops repeated copies of a send@ request).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub copies: u32,
 
@@ -490,6 +492,23 @@ pub struct ExportArgs {
     /// printing.
     #[arg(long)]
     pub to_gpg: bool,
+}
+
+/// Remember news servers for `nym fetch` (`servers` in config.toml).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(subcommand)]
+    pub action: ServerAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerAction {
+    /// Add a news source: nntp://HOST[:PORT], nntps://HOST[:PORT] or spool:DIR.
+    Add { url: String },
+    /// Forget a news source.
+    Remove { url: String },
+    /// Show the remembered news sources.
+    List,
 }
 
 /// Write the man pages (nym.1 and one per subcommand).

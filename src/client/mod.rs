@@ -94,6 +94,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Read(a) => ctx.read(a),
         Command::List => ctx.list().map(|_| 0),
         Command::Export(a) => ctx.export(a).map(|_| 0),
+        Command::Server(a) => ctx.server(a).map(|_| 0),
         Command::Manpage(_) | Command::Completions(_) => unreachable!(),
     }
 }

@@ -205,6 +205,28 @@ impl Store {
         }
     }
 
+    pub fn save_config(&self, cfg: &ClientConfig) -> Result<()> {
+        write_private(&self.root.join("config.toml"), toml::to_string(cfg)?.as_bytes())
+    }
+
+    /// Hold the fetch lock (state/fetch.lock) until the file is dropped, so
+    /// that two `nym fetch` runs never interleave their high-water marks.
+    /// Waits for a running fetch to finish.
+    pub fn fetch_lock(&self) -> Result<File> {
+        use std::os::fd::AsRawFd;
+        let p = self.root.join("state/fetch.lock");
+        let f = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&p)?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            eprintln!("nym: another nym fetch is running; waiting for it");
+            // SAFETY: as above.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("locking the fetch state");
+            }
+        }
+        Ok(f)
+    }
+
     pub fn maildir(&self) -> PathBuf {
         self.root.join("Maildir")
     }

@@ -332,3 +332,59 @@ fn esub_subjects_are_recognised_when_configured() {
     let r = ok(h.nym().arg("read"), None);
     assert!(r.contains("server signature: good"), "{r}");
 }
+
+#[test]
+fn servers_are_remembered_fetches_are_serialised_and_recipients_checked() {
+    let h = Holder::bare();
+    let via = h.srv.via();
+    ok(
+        h.nym()
+            .args(["new", "alice@nym.test", "--hsub", "a", "--via", &via])
+            .arg("--server-key")
+            .arg(h.srv.key_file()),
+        None,
+    );
+    h.srv.flush();
+    let out = run(h.nym().arg("fetch"), None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nym server add"));
+    ok(h.nym().args(["server", "add", &h.spool()]), None);
+    ok(h.nym().args(["server", "add", &h.spool()]), None);
+    assert_eq!(ok(h.nym().args(["server", "list"]), None).trim(), h.spool());
+    assert!(run(h.nym().args(["server", "add", "gopher://x"]), None).status.code() == Some(65));
+
+    // A second fetch waits for the one holding the lock.
+    let lock = h.home.join("state/fetch.lock");
+    fs::write(&lock, "").unwrap();
+    let mut holder = Command::new("flock").arg(&lock).args(["sleep", "2"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    let out = run(h.nym().arg("fetch"), None);
+    let waited = t0.elapsed();
+    holder.wait().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another nym fetch is running"));
+    assert!(waited >= std::time::Duration::from_millis(1200), "{waited:?}");
+    assert_eq!(kept(&String::from_utf8_lossy(&out.stdout)), 1);
+
+    // Recipients are checked before anything is built.
+    for bad in [
+        "bob@example.org, eve@example.org",
+        "Bob <bob@example.org>",
+        "bob",
+        "bob@localhost",
+        "bob@exa\nmple.org",
+    ] {
+        let out = run(h.nym().args(["send", "alice@nym.test", "--to", bad, "--via", &via]), Some(b"x\n"));
+        assert_eq!(out.status.code(), Some(65), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a plain mail address"), "{bad}");
+    }
+    let mut many = h.nym();
+    many.args(["send", "alice@nym.test", "--via", &via]);
+    for i in 0..21 {
+        many.args(["--to", &format!("r{i}@example.org")]);
+    }
+    let out = run(&mut many, Some(b"x\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 20"));
+    h.srv.flush();
+    assert!(h.srv.take_mails().is_empty());
+}

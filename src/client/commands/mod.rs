@@ -12,6 +12,7 @@ mod new;
 mod read;
 mod renew;
 mod send;
+mod server;
 mod url;
 
 #[allow(unused_imports)]
