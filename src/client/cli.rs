@@ -43,12 +43,14 @@ anonymous path:
 
   * an SMTP server reached over Tor, e.g. run nym under torsocks:
       torsocks nym send ... --via smtp+starttls://mail.example:587
-  * a remailer: write the request with --via file:DIR and give the files \
+  * a remailer: write the request with --via file:DIR (one file per \
+request) or --via mbox:FILE and give the files \
 to your remailer client (Mixmaster, Mixmaster-compatible or Yamn), or to \
 a remailer's web or onion interface;
   * send create requests twice through different paths (--copies 2 or two \
-runs): the server ignores extra copies of a create, but never send a send@ \
-request twice, because the server will deliver every copy.
+runs): the server ignores extra copies of a create, and drops a repeated \
+send@ request (the same signature) through its replay cache; a new nym send \
+of the same text is a new message and is delivered again.
 
 Fetching is safer but not free: read alt.anonymous.messages over Tor too \
 (torsocks nym fetch), so that your news server does not learn when you \
@@ -85,12 +87,14 @@ pub enum Command {
     Send(SendArgs),
     Config(ConfigArgs),
     Delete(DeleteArgs),
+    Renew(RenewArgs),
     Url(UrlArgs),
     Fetch(FetchArgs),
     Read(ReadArgs),
     /// List the nyms in the store, their options and unread counts.
     List,
     Export(ExportArgs),
+    Server(ServerArgs),
     Manpage(ManpageArgs),
     Completions(CompletionsArgs),
 }
@@ -98,9 +102,11 @@ pub enum Command {
 /// How a finished request mail is handed off.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Handoff {
-    /// Hand-off method: `stdout`, `file:PATH` (a directory gets one .eml file
-    /// per mail, anything else is appended to), `sendmail` or `sendmail:COMMAND`
-    /// (the recipient is appended to COMMAND, or replaces `{rcpt}`),
+    /// Hand-off method: `stdout`, `file:DIR` (one .eml file per mail in DIR,
+    /// created mode 0700 when missing), `mbox:FILE` (appended to one mbox
+    /// with `From ` separators), `sendmail` or `sendmail:COMMAND`
+    /// (the recipient is appended to COMMAND, or replaces `{rcpt}`; a server
+    /// on this machine: `sendmail:nymgate deliver --recipient={rcpt}`),
     /// `smtp://HOST:PORT`, `smtp+starttls://HOST:PORT` or `smtps://HOST:PORT`.
     /// Default: `via` in config.toml, else stdout. Read "HOW REQUESTS LEAVE
     /// YOUR MACHINE" in `nym --help` before using anything but a file.
@@ -114,7 +120,7 @@ pub struct Handoff {
     pub from: Option<String>,
 
     /// Hand the same request off this many times (create requests only
-    /// benefit; extra copies of a send@ request are all delivered).
+    /// benefit; the server drops repeated copies of a send@ request).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub copies: u32,
 
@@ -297,6 +303,21 @@ pub struct ConfigArgs {
     #[command(flatten)]
     pub options: NymOptions,
 
+    /// Also recognise articles by this eSub subject text (the older
+    /// scheme of Type I remailers' Encrypt-Subject:, Blowfish); needs
+    /// --esub-key. Stored locally only: nothing is sent for it, because
+    /// the server never makes eSubs.
+    #[arg(long, value_name = "TEXT", requires = "esub_key")]
+    pub esub_text: Option<String>,
+
+    /// The eSub key that goes with --esub-text.
+    #[arg(long, value_name = "KEY", requires = "esub_text")]
+    pub esub_key: Option<String>,
+
+    /// Forget all eSub secrets of this nym (locally).
+    #[arg(long, conflicts_with = "esub_text")]
+    pub no_esub: bool,
+
     #[command(flatten)]
     pub handoff: Handoff,
 }
@@ -317,6 +338,27 @@ pub struct DeleteArgs {
     /// Only erase the local copy of the nym (keys and options); send nothing.
     #[arg(long)]
     pub forget: bool,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Extend the nym's life: a new key expiry, sent to the server.
+///
+/// The nym key gets new self-signatures with the new expiry (counted from
+/// now); the public key is sent again to config@DOMAIN, which the server
+/// takes as a refresh of the nym's key. `nym list` shows
+/// `key-refresh=requested` until the server's "Nym key refreshed" notice
+/// is read. Renew before the key expires: the server deletes a nym whose
+/// key has expired.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The nym.
+    pub address: String,
+
+    /// New key lifetime from now: e.g. 6m, 1y, 30d, or `never`.
+    #[arg(long, default_value = "1y", value_name = "TIME")]
+    pub expire: String,
 
     #[command(flatten)]
     pub handoff: Handoff,
@@ -419,6 +461,21 @@ pub struct ReadArgs {
     /// Only list the messages (no decryption).
     #[arg(long)]
     pub list: bool,
+
+    /// Show the decrypted message as it is, without MIME decoding.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Save the attachments of trusted messages in DIR (created mode 0700;
+    /// files 0600, never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+
+    /// Also deliver each trusted message, decrypted, to the Maildir DIR
+    /// (created mode 0700), for any mail reader. The messages then lie
+    /// on the disk unencrypted.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
 }
 
 /// Print a nym's public key, or its secret key, or put it into GnuPG.
@@ -435,6 +492,23 @@ pub struct ExportArgs {
     /// printing.
     #[arg(long)]
     pub to_gpg: bool,
+}
+
+/// Remember news servers for `nym fetch` (`servers` in config.toml).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(subcommand)]
+    pub action: ServerAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerAction {
+    /// Add a news source: nntp://HOST[:PORT], nntps://HOST[:PORT] or spool:DIR.
+    Add { url: String },
+    /// Forget a news source.
+    Remove { url: String },
+    /// Show the remembered news sources.
+    List,
 }
 
 /// Write the man pages (nym.1 and one per subcommand).

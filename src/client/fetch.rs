@@ -80,6 +80,7 @@ impl Matcher {
         for n in &self.nyms {
             if n.all_hsubs().iter().any(|p| hsub::matches(subject, p.as_bytes()))
                 || n.all_subjects().contains(&subject)
+                || n.esubs.iter().any(|e| super::esub::matches(subject, &e.text, &e.key))
             {
                 return Some(&n.address);
             }

@@ -21,9 +21,16 @@ use super::tls::{self, Stream};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     Stdout,
+    /// A directory (created 0700 when missing): one file per request.
     File(PathBuf),
+    /// One mbox file: requests appended with `From ` separator lines.
+    Mbox(PathBuf),
     Sendmail(String),
-    Smtp { host: String, port: u16, tls: SmtpTls },
+    Smtp {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +49,16 @@ impl Via {
             return Ok(Via::Stdout);
         }
         if let Some(p) = s.strip_prefix("file:") {
+            if p.is_empty() {
+                bail!("`file:` needs a directory");
+            }
             return Ok(Via::File(PathBuf::from(p)));
+        }
+        if let Some(p) = s.strip_prefix("mbox:") {
+            if p.is_empty() {
+                bail!("`mbox:` needs a file");
+            }
+            return Ok(Via::Mbox(PathBuf::from(p)));
         }
         if s == "sendmail" {
             return Ok(Via::Sendmail(DEFAULT_SENDMAIL.into()));
@@ -63,7 +79,7 @@ impl Via {
                 return Ok(Via::Smtp { host, port, tls });
             }
         }
-        bail!("unknown hand-off method `{s}`; use stdout, file:PATH, sendmail[:COMMAND], smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT")
+        bail!("unknown hand-off method `{s}`; use stdout, file:DIR, mbox:FILE, sendmail[:COMMAND], smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT")
     }
 }
 
@@ -100,7 +116,8 @@ pub fn deliver(via: &Via, mail: &Mail, ca_file: Option<&Path>) -> Result<String>
             out.flush()?;
             Ok("standard output".into())
         }
-        Via::File(p) => to_file(p, mail),
+        Via::File(p) => to_dir(p, mail),
+        Via::Mbox(p) => to_mbox(p, mail),
         Via::Sendmail(cmd) => sendmail(cmd, mail),
         Via::Smtp { host, port, tls } => {
             smtp(host, *port, *tls, mail, ca_file).with_context(|| format!("SMTP to {host}:{port}"))?;
@@ -109,24 +126,56 @@ pub fn deliver(via: &Via, mail: &Mail, ca_file: Option<&Path>) -> Result<String>
     }
 }
 
-fn to_file(p: &Path, mail: &Mail) -> Result<String> {
-    if p.is_dir() {
-        let mut r = [0u8; 6];
-        rand::thread_rng().fill_bytes(&mut r);
-        let name = format!("{}-{}.eml", mail.to.split('@').next().unwrap_or("mail"), hex::encode(r));
-        let path = p.join(name);
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-        f.write_all(mail.text.as_bytes())?;
-        f.sync_all()?;
-        return Ok(path.display().to_string());
+fn to_dir(p: &Path, mail: &Mail) -> Result<String> {
+    if p.exists() && !p.is_dir() {
+        bail!(
+            "{} is not a directory; `file:` writes one file per request into a directory \
+             (for one file use mbox:FILE)",
+            p.display()
+        );
     }
+    if !p.exists() {
+        super::store::private_dir(p)?;
+    }
+    let mut r = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut r);
+    let name = format!("{}-{}.eml", mail.to.split('@').next().unwrap_or("mail"), hex::encode(r));
+    let path = p.join(name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(mail.text.as_bytes())?;
+    f.sync_all()?;
+    Ok(path.display().to_string())
+}
+
+/// Append to an mbox (mboxrd): a `From ` line before each mail, body
+/// lines that start with `From ` (after any `>`) quoted with one more `>`,
+/// and a blank line after each mail. The date is fixed: the time of the
+/// request would be one more clue for whoever reads the file.
+fn to_mbox(p: &Path, mail: &Mail) -> Result<String> {
+    if p.is_dir() {
+        bail!("{} is a directory; use file:{} for one file per request", p.display(), p.display());
+    }
+    let mut text = String::from("From nym@localhost Thu Jan  1 00:00:00 1970\n");
+    for line in mail.text.lines() {
+        if line.trim_start_matches('>').starts_with("From ") {
+            text.push('>');
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push('\n');
     let mut f = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(p)
         .with_context(|| format!("opening {}", p.display()))?;
-    f.write_all(mail.text.as_bytes())?;
+    f.write_all(text.as_bytes())?;
     f.sync_all()?;
     Ok(p.display().to_string())
 }
@@ -239,6 +288,7 @@ mod tests {
     fn via_parsing() {
         assert_eq!(Via::parse("stdout").unwrap(), Via::Stdout);
         assert_eq!(Via::parse("file:/tmp/x").unwrap(), Via::File("/tmp/x".into()));
+        assert_eq!(Via::parse("mbox:/tmp/x").unwrap(), Via::Mbox("/tmp/x".into()));
         assert_eq!(Via::parse("sendmail").unwrap(), Via::Sendmail(DEFAULT_SENDMAIL.into()));
         assert_eq!(
             Via::parse("smtp+starttls://mail.example:2525").unwrap(),

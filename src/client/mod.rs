@@ -8,8 +8,10 @@
 pub mod cli;
 mod commands;
 mod ctx;
+pub mod esub;
 pub mod fetch;
 pub mod handoff;
+pub mod mime;
 pub mod nntp;
 pub mod request;
 pub mod store;
@@ -86,11 +88,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Send(a) => ctx.send(a).map(|_| 0),
         Command::Config(a) => ctx.config(a).map(|_| 0),
         Command::Delete(a) => ctx.delete(a).map(|_| 0),
+        Command::Renew(a) => ctx.renew(a).map(|_| 0),
         Command::Url(a) => ctx.url(a).map(|_| 0),
         Command::Fetch(a) => ctx.fetch(a).map(|_| 0),
         Command::Read(a) => ctx.read(a),
         Command::List => ctx.list().map(|_| 0),
         Command::Export(a) => ctx.export(a).map(|_| 0),
+        Command::Server(a) => ctx.server(a).map(|_| 0),
         Command::Manpage(_) | Command::Completions(_) => unreachable!(),
     }
 }

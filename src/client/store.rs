@@ -58,9 +58,44 @@ pub struct NymRecord {
     /// Passphrases of url@ requests: (key, hsub) pairs.
     #[serde(default)]
     pub url_keys: Vec<UrlKey>,
+    /// eSub secrets (subject text, key) that mark this nym's articles;
+    /// kept here only, the server never makes eSubs.
+    #[serde(default)]
+    pub esubs: Vec<EsubSecret>,
     /// Set once a delete request was made.
     #[serde(default)]
     pub deleted: bool,
+    /// What the server last said about the nym, from its own notices only
+    /// (see [`notice_state`]): `requested`, `active`, `refused: ...`,
+    /// `deleted`. `None` for nyms from before this field.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// A key refresh was sent and the server has not confirmed it yet.
+    #[serde(default)]
+    pub refresh_pending: bool,
+}
+
+/// The state a server notice puts a nym in, by the notice's Subject
+/// (`None`: a notice that changes nothing, such as a status answer).
+/// Only ever applied to real notices: the server's signature carries the
+/// notice notation, which relayed mail cannot.
+pub fn notice_state(subject: &str) -> Option<&'static str> {
+    Some(match subject.trim() {
+        "Nym created" => "active",
+        "Nym key refreshed" => "active",
+        "Nym refused: name taken" => "refused: name taken",
+        "Nym refused: reserved name" => "refused: reserved name",
+        "Nym refused: invalid name" => "refused: invalid name",
+        "Nym refused: key too large" => "refused: key too large",
+        "Nym deleted" => "deleted",
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EsubSecret {
+    pub text: String,
+    pub key: String,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,7 +134,7 @@ impl NymRecord {
     /// Without hsub or subject the server picks random subjects, so the only
     /// way to find this nym's articles is to try to decrypt all of them.
     pub fn needs_try_all(&self) -> bool {
-        !self.deleted && self.hsub.is_none() && self.subject.is_none()
+        !self.deleted && self.hsub.is_none() && self.subject.is_none() && self.esubs.is_empty()
     }
 }
 
@@ -120,6 +155,24 @@ pub fn normalize_address(addr: &str) -> Result<String> {
         bail!("`{addr}` is not a usable nym address");
     }
     Ok(a)
+}
+
+/// Refuse, before anything is sent, a nym name the server would refuse:
+/// the server's rules (`crate::protocol::address`), with its built-in
+/// reserved names (an operator may reserve more).
+pub fn check_nym_name(addr: &str) -> Result<()> {
+    use crate::protocol::address::{is_reserved, is_valid_nym_name, NAME_MAX, NAME_MIN};
+    let local = addr.split('@').next().unwrap_or("");
+    if is_reserved(local, &[]) {
+        bail!("`{local}` is a reserved name (a service or an administrative address); choose another");
+    }
+    if !is_valid_nym_name(local) {
+        bail!(
+            "`{local}` cannot be a nym name: {NAME_MIN} to {NAME_MAX} characters of a-z, 0-9, and - _ . \
+             between them, starting and ending with a letter or digit"
+        );
+    }
+    Ok(())
 }
 
 pub struct Store {
@@ -150,6 +203,28 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
         }
+    }
+
+    pub fn save_config(&self, cfg: &ClientConfig) -> Result<()> {
+        write_private(&self.root.join("config.toml"), toml::to_string(cfg)?.as_bytes())
+    }
+
+    /// Hold the fetch lock (state/fetch.lock) until the file is dropped, so
+    /// that two `nym fetch` runs never interleave their high-water marks.
+    /// Waits for a running fetch to finish.
+    pub fn fetch_lock(&self) -> Result<File> {
+        use std::os::fd::AsRawFd;
+        let p = self.root.join("state/fetch.lock");
+        let f = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&p)?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            eprintln!("nym: another nym fetch is running; waiting for it");
+            // SAFETY: as above.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("locking the fetch state");
+            }
+        }
+        Ok(f)
     }
 
     pub fn maildir(&self) -> PathBuf {

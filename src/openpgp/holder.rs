@@ -224,6 +224,32 @@ pub fn protect(cert: Cert, password: &Passphrase) -> Result<Cert> {
     Ok(cert)
 }
 
+/// `nym renew`: new binding signatures with the new expiry (`None`:
+/// never, else that long from now) on the primary key, its User IDs and
+/// every subkey, made with `unlocked` (usable secrets) and added to
+/// `stored`, which keeps its passphrase protection.
+pub fn renew(stored: Cert, unlocked: &Cert, expire: Option<Duration>) -> Result<Cert> {
+    let p = super::policy();
+    let until = expire.map(|d| std::time::SystemTime::now() + d);
+    let mut primary = unlocked.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
+    let mut sigs: Vec<Packet> =
+        unlocked.set_expiration_time(p, None, &mut primary, until)?.into_iter().map(Into::into).collect();
+    let vc = unlocked.with_policy(p, None)?;
+    for ka in vc.keys().subkeys() {
+        // A signing subkey also signs its own back-signature.
+        let mut sub =
+            if ka.for_signing() { Some(ka.key().clone().parts_into_secret()?.into_keypair()?) } else { None };
+        let s = ka.set_expiration_time(
+            &mut primary,
+            sub.as_mut().map(|k| k as &mut dyn openpgp::crypto::Signer),
+            until,
+        )?;
+        sigs.extend(s.into_iter().map(Packet::from));
+    }
+    let (cert, _) = stored.insert_packets(sigs)?;
+    Ok(cert)
+}
+
 pub fn armored_public(cert: &Cert) -> Result<String> {
     Ok(String::from_utf8(cert.armored().to_vec()?)?)
 }

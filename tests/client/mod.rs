@@ -1,6 +1,7 @@
 //! The client, `nym`, against the real `nymgate`, plain gpg, sq, INN and
 //! scripted SMTP and NNTP servers.
 
+mod daily;
 mod gpg_interop;
 mod hostile;
 mod inn;

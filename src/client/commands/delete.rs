@@ -20,6 +20,7 @@ impl Ctx {
         let armored = pgp::encrypt(b"delete: yes\n", &[&server], Some(&key))?;
         self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)?;
         rec.deleted = true;
+        rec.state = Some("delete requested".into());
         self.store.save_nym(&rec)?;
         eprintln!(
             "nym: delete requested; fetch and read the last confirmation, then `nym delete {addr} --forget`"

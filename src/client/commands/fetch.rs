@@ -4,6 +4,7 @@ use super::prelude::*;
 
 impl Ctx {
     pub(crate) fn fetch(&self, a: cli::FetchArgs) -> Result<()> {
+        let _lock = self.store.fetch_lock()?;
         let nyms = match &a.address {
             Some(addr) => vec![self.store.load_nym(addr)?],
             None => self.store.list_nyms()?,
@@ -22,7 +23,7 @@ impl Ctx {
         let servers = if a.servers.is_empty() { cfg.servers } else { a.servers.clone() };
         if servers.is_empty() {
             bail!(
-                "no news source; give --server nntp://HOST (or spool:DIR), or set `servers` in config.toml"
+                "no news source; give --server nntp://HOST (or spool:DIR), or remember one with `nym server add URL`"
             );
         }
         let matcher = fetch::Matcher { nyms, try_all };

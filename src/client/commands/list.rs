@@ -20,14 +20,23 @@ impl Ctx {
             if let Some(s) = &n.subject {
                 o.push(format!("subject={s}"));
             }
+            if !n.esubs.is_empty() {
+                o.push(format!("esub={}", n.esubs.len()));
+            }
             if n.symmetric.is_some() {
                 o.push("symmetric".into());
             }
             if let Some(b) = n.acksend {
                 o.push(format!("acksend={}", if b { "yes" } else { "no" }));
             }
-            if n.deleted {
-                o.push("DELETED".into());
+            match (&n.state, n.deleted) {
+                (Some(s), false) if s != "deleted" => o.push(format!("state={s}")),
+                (Some(s), _) if s == "deleted" => o.push("DELETED (the server confirmed)".into()),
+                (_, true) => o.push("DELETED (requested)".into()),
+                _ => {}
+            }
+            if n.refresh_pending {
+                o.push("key-refresh=requested".into());
             }
             println!("{}  unread={}  {}", n.address, unread.get(&n.address).unwrap_or(&0), o.join(" "));
         }

@@ -10,7 +10,9 @@ mod import;
 mod list;
 mod new;
 mod read;
+mod renew;
 mod send;
+mod server;
 mod url;
 
 #[allow(unused_imports)]

@@ -21,6 +21,7 @@ impl Ctx {
             let armored = pgp::encrypt(plaintext.as_bytes(), &[&self.server_key(&addr)?], None)?;
             return self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored);
         }
+        check_nym_name(&addr)?;
         if self.store.has_nym(&addr) {
             bail!(
                 "{addr} is already in {}; `nym new --resend` sends its create request again, \
@@ -44,7 +45,11 @@ impl Ctx {
         } else {
             cert
         };
-        let mut rec = NymRecord { address: addr.clone(), ..Default::default() };
+        let mut rec = NymRecord {
+            address: addr.clone(),
+            state: Some(if a.no_request { "local only" } else { "requested" }.into()),
+            ..Default::default()
+        };
         let opts = apply_options(&mut rec, &a.options, true)?;
 
         self.store.save_key(&addr, pgp::armored_secret(&cert)?.as_bytes())?;

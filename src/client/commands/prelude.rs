@@ -11,7 +11,9 @@ pub(crate) use anyhow::{anyhow, bail, Context, Result};
 pub(crate) use crate::client::cli::{self, Handoff, NymOptions};
 pub(crate) use crate::client::ctx::*;
 pub(crate) use crate::client::handoff::{self, Via};
-pub(crate) use crate::client::store::{normalize_address, NymRecord, Store, UrlKey};
-pub(crate) use crate::client::{fetch, nntp, request};
+pub(crate) use crate::client::store::{
+    check_nym_name, normalize_address, notice_state, NymRecord, Store, UrlKey,
+};
+pub(crate) use crate::client::{fetch, mime, nntp, request};
 pub(crate) use crate::openpgp::holder::{self as pgp, Passphrase};
 pub(crate) use crate::openpgp::PgpCert as Cert;

@@ -76,12 +76,51 @@ impl Ctx {
                         println!("    symmetric layer: removed");
                     }
                     println!();
+                    let decoded = if a.raw { None } else { mime::decode(&opened.plaintext) };
                     let mut out = std::io::stdout().lock();
-                    write_shown(&mut out, &opened.plaintext, to_terminal)?;
-                    if !opened.plaintext.ends_with(b"\n") {
-                        writeln!(out)?;
+                    match &decoded {
+                        Some(d) => {
+                            write_shown(&mut out, d.text.as_bytes(), to_terminal)?;
+                            for (i, att) in d.attachments.iter().enumerate() {
+                                let line = format!(
+                                    "[attachment {}: {} ({}, {} bytes)]\n",
+                                    i + 1,
+                                    att.name,
+                                    att.content_type,
+                                    att.data.len()
+                                );
+                                write_shown(&mut out, line.as_bytes(), to_terminal)?;
+                            }
+                        }
+                        None => {
+                            write_shown(&mut out, &opened.plaintext, to_terminal)?;
+                            if !opened.plaintext.ends_with(b"\n") {
+                                writeln!(out)?;
+                            }
+                        }
+                    }
+                    if trusted {
+                        if let (Some(dir), Some(d)) = (&a.save, &decoded) {
+                            for att in &d.attachments {
+                                let p = save_attachment(dir, &att.name, &att.data)?;
+                                let line = format!("[saved {}]\n", p.display());
+                                write_shown(&mut out, line.as_bytes(), to_terminal)?;
+                            }
+                        }
+                        if let Some(dir) = &a.maildir {
+                            let p = deliver_maildir(dir, &id, &addr, &verdict, &opened.plaintext)?;
+                            let line = format!("[delivered to {}]\n", p.display());
+                            write_shown(&mut out, line.as_bytes(), to_terminal)?;
+                        }
+                    } else if a.save.is_some() || a.maildir.is_some() {
+                        writeln!(out, "[not saved: the message is not trusted]")?;
                     }
                     writeln!(out, "<== {id}: {verdict}")?;
+                    if trusted && opened.notice.is_some() {
+                        if let Some(line) = self.apply_notice(&addr, &opened.plaintext)? {
+                            writeln!(out, "    {line}")?;
+                        }
+                    }
                     writeln!(out)?;
                     if !trusted {
                         status = crate::exit::Kind::Data.code();
@@ -101,6 +140,27 @@ impl Ctx {
             eprintln!("nym: no {}messages", if a.all { "" } else { "unread " });
         }
         Ok(status)
+    }
+}
+
+impl Ctx {
+    /// A real server notice (good server signature with the notice mark)
+    /// changes the nym's state; returns what to tell the holder.
+    fn apply_notice(&self, addr: &str, plaintext: &[u8]) -> Result<Option<String>> {
+        let Some(subject) = nntp::header(plaintext, "subject") else { return Ok(None) };
+        let Some(state) = notice_state(&subject) else { return Ok(None) };
+        let mut rec = self.store.load_nym(addr)?;
+        let mut told = format!("{addr}: state now {state}");
+        if subject.trim() == "Nym key refreshed" {
+            told = format!("{addr}: the server confirmed the key refresh");
+            rec.refresh_pending = false;
+        }
+        rec.state = Some(state.to_string());
+        if state == "deleted" {
+            rec.deleted = true;
+        }
+        self.store.save_nym(&rec)?;
+        Ok(Some(told))
     }
 }
 
@@ -138,6 +198,61 @@ pub(crate) fn visible(text: &str) -> String {
         }
     }
     s
+}
+
+/// Save an attachment in `dir` (created 0700) under a cleaned name that
+/// never overwrites: `name`, `name.1`, ...; mode 0600.
+pub(crate) fn save_attachment(dir: &Path, name: &str, data: &[u8]) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::client::store::private_dir(dir)?;
+    let base = mime::safe_file_name(name);
+    for n in 0..1000 {
+        let p = if n == 0 { dir.join(&base) } else { dir.join(format!("{base}.{n}")) };
+        match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p) {
+            Ok(mut f) => {
+                f.write_all(data)?;
+                f.sync_all()?;
+                return Ok(p);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("saving {}", p.display())),
+        }
+    }
+    bail!("too many files named {base} in {}", dir.display())
+}
+
+/// Deliver the decrypted message to the Maildir `dir` (created 0700 with
+/// tmp/, new/, cur/; the file 0600), with two headers of ours on top: the
+/// nym it was for and the verdict.
+pub(crate) fn deliver_maildir(
+    dir: &Path,
+    id: &str,
+    addr: &str,
+    verdict: &str,
+    plaintext: &[u8],
+) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    for sub in ["", "tmp", "new", "cur"] {
+        crate::client::store::private_dir(&dir.join(sub))?;
+    }
+    let one_line = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+    let mut data =
+        format!("X-Nym-For: {}\nX-Nym-Verdict: {}\n", one_line(addr), one_line(verdict)).into_bytes();
+    // Keep the message's own line ends for the rest.
+    if plaintext.windows(2).any(|w| w == b"\r\n") {
+        data = String::from_utf8_lossy(&data).replace('\n', "\r\n").into_bytes();
+    }
+    data.extend_from_slice(plaintext);
+    let name = format!("{}.nym-read.{}", id.replace(['/', ':'], "_"), std::process::id());
+    let tmp = dir.join("tmp").join(&name);
+    {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+    }
+    let dest = dir.join("new").join(&name);
+    fs::rename(&tmp, &dest)?;
+    Ok(dest)
 }
 
 pub(crate) fn is_url_answer(plaintext: &[u8]) -> bool {

@@ -5,6 +5,19 @@ use super::prelude::*;
 impl Ctx {
     pub(crate) fn send(&self, a: cli::SendArgs) -> Result<()> {
         let rec = self.live_nym(&a.address)?;
+        let all: Vec<&String> = a.to.iter().chain(&a.cc).chain(&a.bcc).collect();
+        for r in &all {
+            check_recipient(r)?;
+        }
+        if all.len() > 20 {
+            bail!("{} recipients; the server refuses more than 20 per message", all.len());
+        }
+        if all.is_empty() && a.newsgroups.is_none() && !a.raw {
+            bail!("no recipient: give --to, --cc, --bcc or --newsgroups");
+        }
+        if std::io::stdin().is_terminal() {
+            eprintln!("nym: type the message, then Ctrl-D on a line of its own (Ctrl-C cancels)");
+        }
         let mut body = String::new();
         std::io::stdin().read_to_string(&mut body).context("reading the message from standard input")?;
         let message = if a.raw {
@@ -42,4 +55,23 @@ impl Ctx {
         let armored = pgp::encrypt(message.as_bytes(), &[&server], Some(&key))?;
         self.handoff(&a.handoff, &format!("send@{}", rec.domain()), &armored)
     }
+}
+
+/// A recipient the server can use: one plain address `local@domain`, no
+/// spaces, no control characters, no display name or second address.
+fn check_recipient(r: &str) -> Result<()> {
+    let a = r.trim();
+    let bad = || anyhow!("`{}` is not a plain mail address (write local@domain)", r.escape_debug());
+    let (local, domain) = a.rsplit_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.is_empty()
+        || a.chars().any(|c| c.is_control() || c.is_whitespace() || "<>,;()\"\\[]".contains(c))
+        || !domain.contains('.')
+        || domain.starts_with(['.', '-'])
+        || domain.ends_with(['.', '-'])
+        || local.contains('@')
+    {
+        return Err(bad());
+    }
+    Ok(())
 }
