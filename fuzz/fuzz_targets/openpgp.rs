@@ -20,11 +20,12 @@ fn nym_cert() -> &'static PgpCert {
 
 const MAX: usize = 1 << 20;
 
-/// sequoia-openpgp 1.22 panics on some hostile input: an `unwrap` in its
+/// sequoia-openpgp 1.22 panicked on some hostile input: an `unwrap` in its
 /// parser (parse.rs:5610) and an integer overflow in ECDH decryption
-/// (crypto/ecdh.rs:340), both saved in fuzz/regressions/. nymgate catches
-/// such panics where it hands sequoia untrusted data (`pgp::decrypt`,
-/// `pgp::parse_certs`) and treats the input as malformed. libFuzzer's hook
+/// (crypto/ecdh.rs:340), both saved in fuzz/regressions/ (fixed in 2.x,
+/// which we use now). nymgate catches such panics where it hands sequoia
+/// untrusted data (the guard in `openpgp::guard`, `parse_certs`, key
+/// checks and merges) and treats the input as malformed. libFuzzer's hook
 /// would abort before our `catch_unwind` runs, so panics raised inside
 /// sequoia's own sources are let through to unwind. If one escapes our
 /// code, libfuzzer-sys still catches it and reports a crash; a panic in

@@ -64,7 +64,10 @@ pub fn sign_encrypt_into(
         let msg = Armorer::new(msg).build()?;
         let msg = Encryptor::for_recipients(msg, recipients).build()?;
         let msg = match notice {
-            None => Signer::new(msg, server.signer.clone())?.build()?,
+            // The signature names the nym's key as its intended recipient,
+            // so that a nym cannot re-encrypt an article of its own to
+            // another nym and have it pass as the server's mail to them.
+            None => Signer::new(msg, server.signer.clone())?.add_intended_recipient(cert).build()?,
             Some(service) => {
                 use openpgp::packet::signature::subpacket::NotationDataFlags;
                 use openpgp::packet::signature::SignatureBuilder;
@@ -74,7 +77,9 @@ pub fn sign_encrypt_into(
                     NotationDataFlags::empty().set_human_readable(),
                     false,
                 )?;
-                Signer::with_template(msg, server.signer.clone(), template)?.build()?
+                Signer::with_template(msg, server.signer.clone(), template)?
+                    .add_intended_recipient(cert)
+                    .build()?
             }
         };
         let mut w = LiteralWriter::new(msg).build()?;

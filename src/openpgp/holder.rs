@@ -286,6 +286,8 @@ pub struct Opened {
     /// The good signature marks the payload as the server's own notice:
     /// the service that speaks (see `NOTICE_NOTATION`).
     pub notice: Option<String>,
+    /// Intended Recipient Fingerprints (hex) the good signature names.
+    pub intended: Vec<String>,
     /// Signatures that were present but did not check out.
     pub bad_signatures: usize,
 }
@@ -297,6 +299,7 @@ struct Helper<'a> {
     by_password: bool,
     good_signer: Option<String>,
     notice: Option<String>,
+    intended: Vec<String>,
     bad_signatures: usize,
 }
 
@@ -312,6 +315,7 @@ impl VerificationHelper for Helper<'_> {
                     match r {
                         Ok(good) => {
                             self.good_signer = Some(good.ka.cert().fingerprint().to_hex());
+                            self.intended = good.sig.intended_recipients().map(|f| f.to_hex()).collect();
                             self.notice = good
                                 .sig
                                 .notation(super::NOTICE_NOTATION)
@@ -389,6 +393,7 @@ fn open_capped(
         by_password: false,
         good_signer: None,
         notice: None,
+        intended: Vec::new(),
         bad_signatures: 0,
     };
     let (plaintext, h) = guard::open(data, max, None, helper).map_err(|r| match r {
@@ -401,6 +406,7 @@ fn open_capped(
         by_password: h.by_password,
         good_signer: h.good_signer,
         notice: h.notice,
+        intended: h.intended,
         bad_signatures: h.bad_signatures,
     })
 }
@@ -429,12 +435,29 @@ pub struct Article {
     /// The server's signature marks this as its own notice (the service
     /// that speaks); `None` for mail the server relayed.
     pub notice: Option<String>,
+    /// Whom the server's signature says it wrote to (fingerprints, hex).
+    pub intended: Vec<String>,
     pub bad_signatures: usize,
 }
 
 /// Open an article body: first the optional symmetric layer, then the layer
 /// encrypted to the nym and signed by the server.
 pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[Cert]) -> Result<Article> {
+    let mut a = open_article_inner(body, keys, passwords, server)?;
+    // The server names the nym it wrote to; an article it signed for
+    // another nym (re-encrypted to us by that nym) is not its mail to us.
+    if a.server_signed.is_some() && !a.intended.is_empty() {
+        let ours: Vec<String> = keys.iter().map(|k| k.fingerprint().to_hex()).collect();
+        if !a.intended.iter().any(|f| ours.iter().any(|o| o.eq_ignore_ascii_case(f))) {
+            a.server_signed = None;
+            a.notice = None;
+            a.bad_signatures += 1;
+        }
+    }
+    Ok(a)
+}
+
+fn open_article_inner(body: &str, keys: &[Cert], passwords: &[String], server: &[Cert]) -> Result<Article> {
     let block = armored_block(body).ok_or_else(|| anyhow!("the article carries no PGP message"))?;
     let outer = open_capped(block.as_bytes(), keys, passwords, server, outer_max())?;
     if outer.by_password {
@@ -446,6 +469,7 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
                 symmetric: true,
                 server_signed: o.good_signer,
                 notice: o.notice,
+                intended: o.intended,
                 bad_signatures: o.bad_signatures,
             });
         }
@@ -455,6 +479,7 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
             symmetric: true,
             server_signed: outer.good_signer,
             notice: None,
+            intended: Vec::new(),
             bad_signatures: outer.bad_signatures,
         });
     }
@@ -466,6 +491,7 @@ pub fn open_article(body: &str, keys: &[Cert], passwords: &[String], server: &[C
         symmetric: false,
         server_signed: outer.good_signer,
         notice: outer.notice,
+        intended: outer.intended,
         bad_signatures: outer.bad_signatures,
     })
 }
@@ -531,6 +557,51 @@ mod tests {
                     std::slice::from_ref(&self.server.cert),
                 )
             }
+        }
+
+        #[test]
+        fn an_article_the_server_wrote_to_another_nym_is_not_trusted() {
+            use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Signer};
+            use std::io::Write;
+            let w = world();
+            let bob = generate("bob@nym.example", None, false, None).unwrap();
+            // What a nym relaying the server's mail to bob on to alice
+            // produces: the server's signature naming bob, encrypted to alice.
+            let recipients: Vec<_> = w
+                .alice
+                .keys()
+                .with_policy(super::super::super::policy(), None)
+                .for_transport_encryption()
+                .map(|ka| {
+                    openpgp::serialize::stream::Recipient::new(
+                        openpgp::types::Features::empty().set_seipdv1(),
+                        None,
+                        ka.key(),
+                    )
+                })
+                .collect();
+            let mut out = Vec::new();
+            {
+                let m = Message::new(&mut out);
+                let m = Armorer::new(m).build().unwrap();
+                let m = Encryptor::for_recipients(m, recipients).build().unwrap();
+                let m = Signer::new(m, w.server.signer.clone())
+                    .unwrap()
+                    .add_intended_recipient(&bob)
+                    .build()
+                    .unwrap();
+                let mut l = LiteralWriter::new(m).build().unwrap();
+                l.write_all(b"From: config@nym.example\n\nfor bob\n").unwrap();
+                l.finalize().unwrap();
+            }
+            let a = w.read(&out, &[]).unwrap();
+            assert!(a.server_signed.is_none(), "misdirected article trusted");
+            assert!(a.bad_signatures > 0);
+            // What the server writes to alice names alice and is trusted.
+            let mut w = w;
+            let alice = w.alice.clone();
+            let mine = sign_encrypt(&mut w.server, &alice, b"From: x\n\nfor alice\n", true).unwrap();
+            assert!(w.read(&mine, &[]).unwrap().server_signed.is_some());
         }
 
         #[test]
