@@ -52,8 +52,14 @@ pub fn init(home: &Path, domains: &[String], rsa: Option<u32>) -> Result<InitRep
         bail!("give at least one --domain");
     }
     let domains: Vec<String> = domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    // An empty directory is accepted (the Debian package makes
+    // /var/lib/nymgate, owned by nymgate, before anyone runs init); one
+    // with anything in it is an existing home, never touched.
     if home.exists() {
-        bail!("{} already exists; init never touches an existing home", home.display());
+        let empty = home.is_dir() && fs::read_dir(home)?.next().is_none();
+        if !empty {
+            bail!("{} already exists and is not empty; init never touches an existing home", home.display());
+        }
     }
     let home = if home.is_absolute() { home.to_path_buf() } else { std::env::current_dir()?.join(home) };
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&home)?;
@@ -189,6 +195,8 @@ pub fn nym_set_disabled(cfg: &Config, addr: &str, disabled: bool) -> Result<()> 
     let n = find_nym_tx(&tx, addr)?;
     store::set_disabled(&tx, n.id, disabled)?;
     tx.commit()?;
+    // A disabled nym is refused at RCPT time, not accepted and bounced.
+    crate::recipients::rewrite_or_log(cfg, &mut store);
     Ok(())
 }
 

@@ -105,7 +105,7 @@ pub const TABLE: &[Entry] = &[
         retry: true,
         status: "4.3.0",
         what: "temporary failure",
-        todo: "nothing: the message stays queued and is tried again",
+        todo: "the message stays queued and is tried again later",
     },
     Entry {
         kind: Kind::Config,

@@ -192,6 +192,11 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
     if expired > 0 {
         log::info!("event=expire outcome=erased count={expired}");
     }
+    // A recipient table that a failed rewrite left stale (or that was
+    // moved) is repaired here, so a new nym is never refused for long.
+    if !crate::recipients::is_current(cfg, &store).unwrap_or(false) {
+        crate::recipients::rewrite_or_log(cfg, &mut store);
+    }
     let lease = cfg.delivery.transport_timeout as i64 + 60;
     let (mut sent, mut failed) = (0, 0);
     let mut teller = Teller::default();

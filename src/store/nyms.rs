@@ -203,9 +203,11 @@ pub fn send_counters(c: &impl Db, fpr: &str) -> Result<Option<(i64, i64, bool)>>
         .optional()?)
 }
 
-/// Every nym's address (local, domain), without loading certificates.
+/// The address (local, domain) of every nym that takes mail (not
+/// disabled), without loading certificates.
 pub fn all_addresses(c: &impl Db) -> Result<Vec<(String, String)>> {
-    let mut st = c.conn().prepare("SELECT local, domain FROM nyms ORDER BY domain, local")?;
+    let mut st =
+        c.conn().prepare("SELECT local, domain FROM nyms WHERE disabled = 0 ORDER BY domain, local")?;
     let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(v)
 }

@@ -68,3 +68,36 @@ fn man_pages_and_completions_come_from_the_cli() {
     let out = s.admin(&["completions", "bash"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nymgate"));
 }
+
+#[test]
+fn init_takes_an_empty_home_made_by_the_package_but_never_a_used_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let out = std::process::Command::new(NYMGATE)
+        .args(["init", "--domain", "nym.example", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = std::process::Command::new(NYMGATE)
+        .args(["init", "--domain", "nym.example", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+}
+
+#[test]
+fn a_disabled_nym_leaves_the_recipient_table_and_a_stale_table_is_repaired_by_flush() {
+    let (s, _g) = server_with_nym("alice", "hsub: panda\n");
+    let table = || std::fs::read_to_string(s.home.join("recipients")).unwrap();
+    assert!(s.admin(&["nym", "disable", "alice@nym.example"]).status.success());
+    assert!(!table().contains("alice@"), "{}", table());
+    assert!(s.admin(&["nym", "enable", "alice@nym.example"]).status.success());
+    assert!(table().contains("alice@nym.example alice@nym.example\n"));
+    std::fs::remove_file(s.home.join("recipients")).unwrap();
+    s.flush();
+    assert!(table().contains("alice@nym.example alice@nym.example\n"));
+}
