@@ -195,8 +195,6 @@ pub fn nym_set_disabled(cfg: &Config, addr: &str, disabled: bool) -> Result<()> 
     let n = find_nym_tx(&tx, addr)?;
     store::set_disabled(&tx, n.id, disabled)?;
     tx.commit()?;
-    // A disabled nym is refused at RCPT time, not accepted and bounced.
-    crate::recipients::rewrite_or_log(cfg, &mut store);
     Ok(())
 }
 
