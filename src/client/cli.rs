@@ -10,58 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 const ABOUT: &str = "The nym holder's client for Zax-type nym servers";
 
-const LONG_ABOUT: &str = "\
-nym manages pseudonyms (\"nyms\") on Zax-type nym servers such as nymgate, \
-mixnym.net or is-not-my.name. It replaces the manual steps of the classic \
-guide (gpg key generation, hand-made option files, encryption to config@, \
-send@ and url@, aam2mail, gpg --decrypt) with one command each.
-
-A nym lives like this:
-
-  nym new alice@nym.example --server-key key.asc --hsub PASS
-  nym fetch                      # read alt.anonymous.messages, keep ours
-  nym read                       # decrypt, verify the server, show
-  nym send alice@nym.example --to bob@example.org --subject hi < body.txt
-  nym config alice@nym.example --hsub NEWPASS
-  nym delete alice@nym.example --yes
-
-Requests are built exactly as every Zax-type server expects them, so they \
-work with any such server, not only nymgate.
-
-HOW REQUESTS LEAVE YOUR MACHINE (--via)
-
-Every request is an ordinary mail to config@, send@ or url@ the server's \
-domain, whose body is an OpenPGP message only the server can read. The \
-server cannot see who you are, but the mail system can: if you mail the \
-server straight from your own address or through your provider's SMTP \
-server, the envelope, the Received: lines and the provider's logs link \
-your real identity to the nym. Anybody who can watch the server's mail \
-(its operator, its provider, a court order) then knows who the nym is.
-
-Do not do that for a nym that matters. Instead hand the request to an \
-anonymous path:
-
-  * an SMTP server reached over Tor, e.g. run nym under torsocks:
-      torsocks nym send ... --via smtp+starttls://mail.example:587
-  * a remailer: write the request with --via file:DIR (one file per \
-request) or --via mbox:FILE and give the files \
-to your remailer client (Mixmaster, Mixmaster-compatible or Yamn), or to \
-a remailer's web or onion interface;
-  * send create requests twice through different paths (--copies 2 or two \
-runs): the server ignores extra copies of a create, and drops a repeated \
-send@ request (the same signature) through its replay cache; a new nym send \
-of the same text is a new message and is delivered again.
-
-Fetching is safer but not free: read alt.anonymous.messages over Tor too \
-(torsocks nym fetch), so that your news server does not learn when you \
-look.
-
-FILES
-
-  $NYM_HOME (default ~/.nym, mode 0700) holds everything: config.toml \
-(defaults for --via, --from and the news servers), nyms/ADDRESS/ (the nym's \
-secret key, the server key and the options, all mode 0600), Maildir/ (the \
-articles fetch kept for you) and state/ (high-water marks).";
+use super::manual::LONG_ABOUT;
 
 #[derive(Debug, Parser)]
 #[command(name = "nym", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -75,6 +24,15 @@ pub struct Cli {
     /// on the terminal.
     #[arg(long, global = true, env = "NYM_PASSPHRASE_FILE", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+
+    /// Make every NNTP and SMTP connection through this SOCKS5 proxy,
+    /// e.g. Tor's `socks5h://127.0.0.1:9050`. Names (also .onion) are
+    /// resolved by the proxy; each nym gets its own SOCKS credentials, so
+    /// Tor keeps the nyms on separate circuits; when the proxy cannot be
+    /// reached nothing goes direct (exit 75). Default: `proxy` in
+    /// config.toml; `none` overrides it.
+    #[arg(long, global = true, env = "NYM_PROXY", value_name = "URL")]
+    pub proxy: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -107,7 +65,10 @@ pub struct Handoff {
     /// with `From ` separators), `sendmail` or `sendmail:COMMAND`
     /// (the recipient is appended to COMMAND, or replaces `{rcpt}`; a server
     /// on this machine: `sendmail:nymgate deliver --recipient={rcpt}`),
-    /// `smtp://HOST:PORT`, `smtp+starttls://HOST:PORT` or `smtps://HOST:PORT`.
+    /// `smtp://HOST:PORT`, `smtp+starttls://HOST:PORT` or `smtps://HOST:PORT`;
+    /// `smtp+starttls://USER:PASS@HOST:587` logs in (AUTH PLAIN or LOGIN,
+    /// only over TLS; %-escapes decoded; or `smtp_user`/`smtp_password` in
+    /// config.toml).
     /// Default: `via` in config.toml, else stdout. Read "HOW REQUESTS LEAVE
     /// YOUR MACHINE" in `nym --help` before using anything but a file.
     #[arg(long, env = "NYM_VIA", value_name = "METHOD")]
@@ -402,8 +363,8 @@ pub struct FetchArgs {
     /// Only look for this nym (default: all nyms in the store).
     pub address: Option<String>,
 
-    /// News source (repeatable): `nntp://HOST[:PORT]`, `nntps://HOST[:PORT]`,
-    /// or `spool:DIR` (a directory of article files, as the nymgate demo
+    /// News source (repeatable): `nntp://HOST[:PORT]`, `nntps://HOST[:PORT]`
+    /// (TLS), `nntp+starttls://HOST[:PORT]` (STARTTLS, required), or `spool:DIR` (a directory of article files, as the nymgate demo
     /// writes). Default: `servers` in config.toml.
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
@@ -426,7 +387,7 @@ pub struct FetchArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
 
-    /// Trust these extra CA certificates (PEM) for nntps.
+    /// Trust these extra CA certificates (PEM) for nntps and nntp+starttls.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 
@@ -503,7 +464,8 @@ pub struct ServerArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ServerAction {
-    /// Add a news source: nntp://HOST[:PORT], nntps://HOST[:PORT] or spool:DIR.
+    /// Add a news source: nntp://HOST[:PORT], nntps://HOST[:PORT],
+    /// nntp+starttls://HOST[:PORT] or spool:DIR.
     Add { url: String },
     /// Forget a news source.
     Remove { url: String },

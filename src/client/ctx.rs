@@ -6,6 +6,8 @@ use super::commands::prelude::*;
 pub(crate) struct Ctx {
     pub(crate) store: Store,
     pub(crate) passphrase_file: Option<PathBuf>,
+    /// `--proxy` / `$NYM_PROXY`; overrides `proxy` in config.toml.
+    pub(crate) proxy: Option<String>,
 }
 
 impl Ctx {
@@ -37,17 +39,58 @@ impl Ctx {
         pgp::read_cert(&self.store.server_key_bytes(addr)?)
     }
 
-    pub(crate) fn handoff(&self, h: &Handoff, to: &str, armored: &str) -> Result<()> {
+    /// How to connect: through the proxy (command line first, then
+    /// config.toml) with the credentials of `iso`, or straight.
+    pub(crate) fn dialer(&self, iso: net::Isolation) -> Result<net::Dialer> {
+        let setting = match &self.proxy {
+            Some(p) => Some(p.clone()),
+            None => self.store.config()?.proxy,
+        };
+        let Some(proxy) = setting.map(|s| net::Proxy::parse(&s)).transpose()?.flatten() else {
+            return Ok(net::Dialer::default());
+        };
+        let auth = match iso {
+            net::Isolation::Nym(addr) => net::nym_credentials(&self.store.isolation_secret()?, addr),
+            net::Isolation::Run => net::run_credentials(),
+        };
+        Ok(net::Dialer { proxy: Some(proxy), auth: Some(auth) })
+    }
+
+    /// Hand a request off. `nym` is the nym whose request it is (its own
+    /// SOCKS credentials), or None for requests not linked to a nym (url@).
+    pub(crate) fn handoff(&self, h: &Handoff, nym: Option<&str>, to: &str, armored: &str) -> Result<()> {
         let cfg = self.store.config()?;
-        let via = match h.via.as_deref().or(cfg.via.as_deref()) {
+        let mut via = match h.via.as_deref().or(cfg.via.as_deref()) {
             Some(v) => Via::parse(v)?,
             None => Via::Stdout,
         };
+        if let Via::Smtp { login: login @ None, .. } = &mut via {
+            if let Some(user) = &cfg.smtp_user {
+                let pass = match (&cfg.smtp_password, std::env::var("NYM_SMTP_PASSWORD")) {
+                    (Some(p), _) => p.clone(),
+                    (None, Ok(p)) => p,
+                    (None, Err(_)) => bail!(
+                        "config.toml names smtp_user but no password: set smtp_password there \
+                         or $NYM_SMTP_PASSWORD"
+                    ),
+                };
+                *login = Some(crate::client::smtp::Login { user: user.clone(), pass });
+            }
+        }
+        let dialer = match nym {
+            Some(a) => self.dialer(net::Isolation::Nym(a))?,
+            None => self.dialer(net::Isolation::Run)?,
+        };
+        if dialer.proxy.is_some() && matches!(via, Via::Sendmail(_)) {
+            eprintln!(
+                "nym: note: the proxy is not used for sendmail:; that command decides how the mail leaves"
+            );
+        }
         let from = h.from.as_deref().or(cfg.from.as_deref());
         let text = request::carrier(to, from, armored);
         for i in 0..h.copies.max(1) {
-            let where_ =
-                handoff::deliver(&via, &handoff::Mail { from, to, text: &text }, h.ca_file.as_deref())?;
+            let mail = handoff::Mail { from, to, text: &text };
+            let where_ = handoff::deliver(&via, &mail, h.ca_file.as_deref(), &dialer)?;
             if via != Via::Stdout {
                 eprintln!("nym: request to {to} handed to {where_}{}", if i > 0 { " (copy)" } else { "" });
             }

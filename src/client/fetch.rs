@@ -20,7 +20,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::handoff::split_host_port;
-use super::nntp::{self, Nntp};
+use super::net::{Dialer, NetError};
+use super::nntp::{self, Nntp, NntpTls};
 use super::store::{NymRecord, Store};
 use crate::openpgp::holder as pgp;
 use crate::protocol::hsub;
@@ -28,7 +29,7 @@ use crate::protocol::hsub;
 /// Where articles come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    Nntp { host: String, port: u16, tls: bool },
+    Nntp { host: String, port: u16, tls: NntpTls },
     Spool(PathBuf),
 }
 
@@ -39,25 +40,31 @@ impl Source {
             return Ok(Source::Spool(PathBuf::from(p)));
         }
         let (rest, tls, port) = if let Some(r) = s.strip_prefix("nntps://") {
-            (r, true, 563)
+            (r, NntpTls::Implicit, 563)
+        } else if let Some(r) = s.strip_prefix("nntp+starttls://") {
+            (r, NntpTls::StartTls, 119)
         } else if let Some(r) = s.strip_prefix("nntp://").or_else(|| s.strip_prefix("news://")) {
-            (r, false, 119)
+            (r, NntpTls::None, 119)
         } else if s.contains("://") {
-            bail!("unknown news source `{s}`; use nntp://HOST[:PORT], nntps://HOST[:PORT] or spool:DIR");
+            bail!(
+                "unknown news source `{s}`; use nntp://HOST[:PORT], nntp+starttls://HOST[:PORT], \
+                 nntps://HOST[:PORT] or spool:DIR"
+            );
         } else {
-            (s, false, 119)
+            (s, NntpTls::None, 119)
         };
         let (host, port) = split_host_port(rest.trim_end_matches('/'), port)?;
         Ok(Source::Nntp { host, port, tls })
     }
 
-    /// The name under which the high-water mark is kept.
+    /// The name under which the high-water mark is kept. STARTTLS and
+    /// plain text share one: it is the same server and numbering.
     pub fn key(&self, group: &str) -> String {
         match self {
             Source::Nntp { host, port, tls } => {
                 format!(
                     "{}://{}:{port} {group}",
-                    if *tls { "nntps" } else { "nntp" },
+                    if *tls == NntpTls::Implicit { "nntps" } else { "nntp" },
                     host.to_ascii_lowercase()
                 )
             }
@@ -114,6 +121,8 @@ pub struct FetchOpts<'a> {
     pub ca_file: Option<&'a Path>,
     pub user: Option<&'a str>,
     pub quiet: bool,
+    /// Straight, or through the proxy with this run's credentials.
+    pub dialer: &'a Dialer,
 }
 
 /// Fetch from one source.
@@ -138,8 +147,10 @@ pub fn fetch(store: &Store, src: &Source, m: &Matcher, o: &FetchOpts) -> Result<
     }
 }
 
+/// A dropped line is worth a retry; an answer of the server, a proxy that
+/// is down and a missing setting are not.
 fn is_connection_loss(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<nntp::Reply>().is_none()
+    e.downcast_ref::<nntp::Reply>().is_none() && !e.chain().any(|c| c.downcast_ref::<NetError>().is_some())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -148,13 +159,13 @@ fn fetch_nntp(
     src: &Source,
     host: &str,
     port: u16,
-    tls: bool,
+    tls: NntpTls,
     m: &Matcher,
     o: &FetchOpts,
     stats: &mut Stats,
 ) -> Result<()> {
     let key = src.key(o.group);
-    let mut conn = Nntp::connect(host, port, tls, o.ca_file)?;
+    let mut conn = Nntp::connect(o.dialer, host, port, tls, o.ca_file)?;
     if let Some(user) = o.user {
         let pass = std::env::var("NYM_NNTP_PASSWORD").unwrap_or_default();
         conn.authinfo(user, &pass)?;
@@ -378,12 +389,15 @@ mod tests {
     fn sources_parse() {
         assert_eq!(
             Source::parse("nntps://news.example").unwrap(),
-            Source::Nntp { host: "news.example".into(), port: 563, tls: true }
+            Source::Nntp { host: "news.example".into(), port: 563, tls: NntpTls::Implicit }
         );
         assert_eq!(
             Source::parse("news.example:1119").unwrap(),
-            Source::Nntp { host: "news.example".into(), port: 1119, tls: false }
+            Source::Nntp { host: "news.example".into(), port: 1119, tls: NntpTls::None }
         );
+        let st = Source::parse("nntp+starttls://news.example").unwrap();
+        assert_eq!(st, Source::Nntp { host: "news.example".into(), port: 119, tls: NntpTls::StartTls });
+        assert_eq!(st.key("g"), Source::parse("nntp://news.example").unwrap().key("g"));
         assert_eq!(Source::parse("spool:/var/x").unwrap(), Source::Spool("/var/x".into()));
         assert!(Source::parse("gopher://x").is_err());
     }

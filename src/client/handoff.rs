@@ -5,17 +5,16 @@
 //! `cli.rs`); this module only moves bytes and reports failures clearly.
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rand::RngCore;
 
-use super::tls::{self, Stream};
+use super::net::Dialer;
+use super::smtp::{self, Login};
 
 /// A parsed `--via` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +29,8 @@ pub enum Via {
         host: String,
         port: u16,
         tls: SmtpTls,
+        /// From `USER:PASS@` in the URL (percent-decoded).
+        login: Option<Login>,
     },
 }
 
@@ -75,8 +76,21 @@ impl Via {
             ("smtps://", SmtpTls::Implicit, 465),
         ] {
             if let Some(rest) = s.strip_prefix(prefix) {
-                let (host, port) = split_host_port(rest.trim_end_matches('/'), port)?;
-                return Ok(Via::Smtp { host, port, tls });
+                let rest = rest.trim_end_matches('/');
+                // The password never appears in an error message.
+                let (login, hostport) = match rest.rsplit_once('@') {
+                    Some((userinfo, hp)) => {
+                        let (u, p) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                        let user = smtp::percent_decode(u)?;
+                        if user.is_empty() {
+                            bail!("an empty SMTP user name in the {prefix} address");
+                        }
+                        (Some(Login { user, pass: smtp::percent_decode(p)? }), hp)
+                    }
+                    None => (None, rest),
+                };
+                let (host, port) = split_host_port(hostport, port)?;
+                return Ok(Via::Smtp { host, port, tls, login });
             }
         }
         bail!("unknown hand-off method `{s}`; use stdout, file:DIR, mbox:FILE, sendmail[:COMMAND], smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT")
@@ -108,7 +122,7 @@ pub struct Mail<'a> {
 }
 
 /// Hand off `mail`; returns a short description of where it went.
-pub fn deliver(via: &Via, mail: &Mail, ca_file: Option<&Path>) -> Result<String> {
+pub fn deliver(via: &Via, mail: &Mail, ca_file: Option<&Path>, dialer: &Dialer) -> Result<String> {
     match via {
         Via::Stdout => {
             let mut out = std::io::stdout().lock();
@@ -119,8 +133,9 @@ pub fn deliver(via: &Via, mail: &Mail, ca_file: Option<&Path>) -> Result<String>
         Via::File(p) => to_dir(p, mail),
         Via::Mbox(p) => to_mbox(p, mail),
         Via::Sendmail(cmd) => sendmail(cmd, mail),
-        Via::Smtp { host, port, tls } => {
-            smtp(host, *port, *tls, mail, ca_file).with_context(|| format!("SMTP to {host}:{port}"))?;
+        Via::Smtp { host, port, tls, login } => {
+            let t = smtp::Target { host, port: *port, mode: *tls, login: login.as_ref(), ca_file };
+            smtp::submit(dialer, &t, mail).with_context(|| format!("SMTP to {host}:{port}"))?;
             Ok(format!("SMTP server {host}:{port}"))
         }
     }
@@ -203,83 +218,6 @@ fn sendmail(cmd: &str, mail: &Mail) -> Result<String> {
     Ok(format!("`{program}`"))
 }
 
-struct Smtp {
-    r: BufReader<Box<dyn Stream>>,
-}
-
-impl Smtp {
-    fn reply(&mut self) -> Result<(u16, String)> {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            if self.r.read_line(&mut line)? == 0 {
-                bail!("the server closed the connection");
-            }
-            let code: u16 = line
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| anyhow!("bad reply `{}`", line.trim_end()))?;
-            text.push_str(line.get(4..).unwrap_or("").trim_end());
-            text.push('\n');
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok((code, text));
-            }
-        }
-    }
-
-    fn cmd(&mut self, line: &str, want: u16) -> Result<String> {
-        let w = self.r.get_mut();
-        w.write_all(line.as_bytes())?;
-        w.write_all(b"\r\n")?;
-        w.flush()?;
-        let (code, text) = self.reply()?;
-        if code / 100 != want / 100 {
-            bail!("`{}` was answered {code} {}", line.split(':').next().unwrap_or(line), text.trim_end());
-        }
-        Ok(text)
-    }
-}
-
-fn smtp(host: &str, port: u16, mode: SmtpTls, mail: &Mail, ca_file: Option<&Path>) -> Result<()> {
-    let tcp = TcpStream::connect((host, port))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let stream: Box<dyn Stream> = match mode {
-        SmtpTls::Implicit => tls::wrap(tcp.try_clone()?, host, ca_file)?,
-        _ => Box::new(tcp.try_clone()?),
-    };
-    let mut s = Smtp { r: BufReader::new(stream) };
-    let (code, text) = s.reply()?;
-    if code != 220 {
-        bail!("greeting {code} {}", text.trim_end());
-    }
-    // A neutral EHLO name: the real host name would identify the machine.
-    let ehlo = s.cmd("EHLO localhost", 250)?;
-    if mode == SmtpTls::StartTls {
-        if !ehlo.lines().any(|l| l.eq_ignore_ascii_case("STARTTLS")) {
-            bail!("the server does not offer STARTTLS");
-        }
-        s.cmd("STARTTLS", 220)?;
-        drop(s);
-        s = Smtp { r: BufReader::new(tls::wrap(tcp, host, ca_file)?) };
-        s.cmd("EHLO localhost", 250)?;
-    }
-    s.cmd(&format!("MAIL FROM:<{}>", mail.from.unwrap_or("")), 250)?;
-    s.cmd(&format!("RCPT TO:<{}>", mail.to), 250)?;
-    s.cmd("DATA", 354)?;
-    let mut data = String::new();
-    for line in mail.text.lines() {
-        if line.starts_with('.') {
-            data.push('.');
-        }
-        data.push_str(line);
-        data.push_str("\r\n");
-    }
-    data.push('.');
-    s.cmd(&data, 250)?;
-    let _ = s.cmd("QUIT", 221);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,12 +230,19 @@ mod tests {
         assert_eq!(Via::parse("sendmail").unwrap(), Via::Sendmail(DEFAULT_SENDMAIL.into()));
         assert_eq!(
             Via::parse("smtp+starttls://mail.example:2525").unwrap(),
-            Via::Smtp { host: "mail.example".into(), port: 2525, tls: SmtpTls::StartTls }
+            Via::Smtp { host: "mail.example".into(), port: 2525, tls: SmtpTls::StartTls, login: None }
         );
         assert_eq!(
             Via::parse("smtps://[::1]").unwrap(),
-            Via::Smtp { host: "::1".into(), port: 465, tls: SmtpTls::Implicit }
+            Via::Smtp { host: "::1".into(), port: 465, tls: SmtpTls::Implicit, login: None }
         );
+        let login = Login { user: "us@er".into(), pass: "p:ss@w".into() };
+        assert_eq!(
+            Via::parse("smtp+starttls://us%40er:p%3Ass@w@mail.example").unwrap(),
+            Via::Smtp { host: "mail.example".into(), port: 587, tls: SmtpTls::StartTls, login: Some(login) }
+        );
+        let e = Via::parse("smtps://me:secret@h:port").unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
         assert!(Via::parse("carrier-pigeon").is_err());
         assert!(Via::parse("smtp://h:notaport").is_err());
     }

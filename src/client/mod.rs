@@ -11,9 +11,12 @@ mod ctx;
 pub mod esub;
 pub mod fetch;
 pub mod handoff;
+mod manual;
 pub mod mime;
+pub mod net;
 pub mod nntp;
 pub mod request;
+pub mod smtp;
 pub mod store;
 pub mod tls;
 
@@ -51,7 +54,10 @@ pub fn main() -> i32 {
         Err(e) => {
             let kind = error_kind(&e);
             eprintln!("nym: error: {e:#}");
-            if kind == Kind::Temp {
+            // The second half: what to do now.
+            if let Some(n) = e.chain().find_map(|c| c.downcast_ref::<net::NetError>()) {
+                eprintln!("nym: {}", n.todo());
+            } else if kind == Kind::Temp {
                 eprintln!("nym: this looks temporary (network, disk); try again later");
             }
             kind.code()
@@ -60,10 +66,14 @@ pub fn main() -> i32 {
 }
 
 /// The exit code of a failed command, from the one exit table: trouble
-/// with the network or the disk is temporary (75), anything else means
-/// the request cannot be made as given (65).
+/// with the network or the disk, or a proxy that is down, is temporary
+/// (75); a missing or wrong connection setting (a .onion server without a
+/// proxy, a bad proxy, a password without TLS) is configuration (78);
+/// anything else means the request cannot be made as given (65).
 fn error_kind(e: &anyhow::Error) -> Kind {
-    if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some()) {
+    if let Some(n) = e.chain().find_map(|c| c.downcast_ref::<net::NetError>()) {
+        n.kind()
+    } else if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some()) {
         Kind::Temp
     } else {
         Kind::Data
@@ -81,7 +91,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         _ => {}
     }
-    let ctx = Ctx { store: Store::open(cli.home.as_deref())?, passphrase_file: cli.passphrase_file.clone() };
+    let ctx = Ctx {
+        store: Store::open(cli.home.as_deref())?,
+        passphrase_file: cli.passphrase_file.clone(),
+        proxy: cli.proxy.clone(),
+    };
     match cli.command {
         Command::New(a) => ctx.new_nym(a).map(|_| 0),
         Command::Import(a) => ctx.import(a).map(|_| 0),

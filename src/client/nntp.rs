@@ -1,13 +1,24 @@
 //! A small NNTP reader (RFC 3977): just what fetching a group needs.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::net::Dialer;
 use super::tls::{self, Stream};
+
+/// How an NNTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NntpTls {
+    /// Plain text (`nntp://`).
+    None,
+    /// Plain, then STARTTLS (RFC 4642) before anything else (`nntp+starttls://`).
+    StartTls,
+    /// TLS from the first byte (`nntps://`).
+    Implicit,
+}
 
 pub struct Nntp {
     r: BufReader<Box<dyn Stream>>,
@@ -37,19 +48,60 @@ pub struct Reply {
 }
 
 impl Nntp {
-    pub fn connect(host: &str, port: u16, use_tls: bool, ca_file: Option<&Path>) -> Result<Nntp> {
-        let tcp = TcpStream::connect((host, port)).with_context(|| format!("connecting to {host}:{port}"))?;
+    pub fn connect(
+        dialer: &Dialer,
+        host: &str,
+        port: u16,
+        mode: NntpTls,
+        ca_file: Option<&Path>,
+    ) -> Result<Nntp> {
+        let tcp = dialer.connect(host, port)?;
         tcp.set_read_timeout(Some(Duration::from_secs(120)))?;
-        let stream: Box<dyn Stream> = if use_tls { tls::wrap(tcp, host, ca_file)? } else { Box::new(tcp) };
+        let stream: Box<dyn Stream> = match mode {
+            NntpTls::Implicit => tls::wrap(tcp.try_clone()?, host, ca_file)?,
+            _ => Box::new(tcp.try_clone()?),
+        };
         let mut n = Nntp { r: BufReader::new(stream), over: true };
         let (code, text) = n.status()?;
         if code != 200 && code != 201 {
             bail!("{host} refused the connection: {code} {text}");
         }
+        if mode == NntpTls::StartTls {
+            let mut caps = n.capabilities()?;
+            if !caps.iter().any(|c| c == "STARTTLS") && caps.iter().any(|c| c == "MODE-READER") {
+                // A transit server may offer STARTTLS only in reader mode.
+                n.cmd("MODE READER")?;
+                caps = n.capabilities()?;
+            }
+            if !caps.iter().any(|c| c == "STARTTLS") {
+                bail!("{host} does not offer STARTTLS; nothing was sent in the clear");
+            }
+            let (code, text) = n.cmd("STARTTLS").context("STARTTLS")?;
+            if code != 382 {
+                bail!("{host} answered STARTTLS with {code} {text}");
+            }
+            n = Nntp { r: BufReader::new(tls::wrap(tcp, host, ca_file)?), over: true };
+            // RFC 4642: what the server said before TLS is forgotten.
+            n.capabilities()?;
+        }
         // INN answers with the transit server unless asked for the reader;
         // servers that are readers already may refuse, which is fine.
         let _ = n.cmd("MODE READER");
         Ok(n)
+    }
+
+    /// The CAPABILITIES list (RFC 3977 5.2), upper-cased first words.
+    fn capabilities(&mut self) -> Result<Vec<String>> {
+        let (code, text) = self.cmd("CAPABILITIES").context("CAPABILITIES")?;
+        if code != 101 {
+            bail!("unexpected answer to CAPABILITIES: {code} {text}");
+        }
+        let block = self.block()?;
+        Ok(String::from_utf8_lossy(&block)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|w| w.to_ascii_uppercase())
+            .collect())
     }
 
     fn status(&mut self) -> Result<(u16, String)> {

@@ -4,13 +4,14 @@
 //! Layout:
 //!
 //! ```text
-//! config.toml              defaults: via, from, servers
+//! config.toml              defaults: via, from, servers, proxy, SMTP login
 //! nyms/ADDR/nym.toml       options (hsub, symmetric, ...), mode 0600
 //! nyms/ADDR/key.asc        the nym's secret key, mode 0600
 //! nyms/ADDR/server.asc     the server's public key
 //! Maildir/{tmp,new,cur}    fetched articles, still encrypted
 //! state/hwm.toml           high-water mark per "source group"
 //! state/seen               Message-IDs already stored (duplicate guard)
+//! state/socks-secret       makes each nym's SOCKS credentials (isolation)
 //! ```
 //!
 //! Everything is written to a temporary file and renamed, so a crash never
@@ -37,6 +38,11 @@ pub struct ClientConfig {
     /// Default news sources for `nym fetch`.
     #[serde(default)]
     pub servers: Vec<String>,
+    /// SOCKS5 proxy for every NNTP and SMTP connection (`socks5h://...`).
+    pub proxy: Option<String>,
+    /// SMTP login for `smtp+starttls://` and `smtps://` when the URL has none.
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<String>,
 }
 
 /// What the client knows about one nym.
@@ -225,6 +231,23 @@ impl Store {
             }
         }
         Ok(f)
+    }
+
+    /// The secret the nyms' SOCKS credentials are made from
+    /// (state/socks-secret, 0600), created on first use.
+    pub fn isolation_secret(&self) -> Result<Vec<u8>> {
+        let p = self.root.join("state/socks-secret");
+        match fs::read_to_string(&p) {
+            Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+        }
+        let mut r = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut r);
+        let s = hex::encode(r);
+        write_private(&p, s.as_bytes())?;
+        Ok(s.into_bytes())
     }
 
     pub fn maildir(&self) -> PathBuf {

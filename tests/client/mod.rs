@@ -1,5 +1,5 @@
 //! The client, `nym`, against the real `nymgate`, plain gpg, sq, INN and
-//! scripted SMTP and NNTP servers.
+//! scripted SMTP and NNTP servers and a loopback SOCKS5 proxy.
 
 mod daily;
 mod gpg_interop;
@@ -7,4 +7,6 @@ mod hostile;
 mod inn;
 mod life;
 mod nntp_faults;
+mod proxy;
 mod smtp;
+mod tls_login;

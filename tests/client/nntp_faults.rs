@@ -1,162 +1,13 @@
-//! High-water marks and dropped connections, against a tiny scripted NNTP
-//! server (real INN cannot be told to hang up in the middle of an article).
+//! High-water marks and dropped connections, against the scripted NNTP
+//! server of `util::news`.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use crate::util::news::FakeNntp;
+use crate::util::tls::tls_setup;
 use crate::util::*;
-
-#[derive(Default)]
-struct State {
-    articles: BTreeMap<u64, (String, String)>,
-    /// (connection number, article number): hang up half-way through it.
-    drop_at: Option<(usize, u64)>,
-    /// Commands received, per connection.
-    log: Vec<Vec<String>>,
-}
-
-struct FakeNntp {
-    port: u16,
-    state: Arc<Mutex<State>>,
-    tls: bool,
-}
-
-trait Conn: Read + Write + Send {}
-impl<T: Read + Write + Send> Conn for T {}
-
-impl FakeNntp {
-    /// With a TLS server configuration, the server speaks nntps.
-    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeNntp {
-        let with_tls = tls.is_some();
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                let Ok(conn) = conn else { return };
-                let conn_no = {
-                    let mut s = st.lock().unwrap();
-                    s.log.push(Vec::new());
-                    s.log.len() - 1
-                };
-                let st = st.clone();
-                let tls = tls.clone();
-                std::thread::spawn(move || {
-                    let conn: Box<dyn Conn> = match tls {
-                        Some(cfg) => Box::new(rustls::StreamOwned::new(
-                            rustls::ServerConnection::new(cfg).unwrap(),
-                            conn,
-                        )),
-                        None => Box::new(conn),
-                    };
-                    serve(conn, conn_no, st)
-                });
-            }
-        });
-        FakeNntp { port, state, tls: with_tls }
-    }
-
-    fn add(&self, n: u64, subject: &str, text: &str) {
-        let art = format!(
-            "Path: fake!not-for-mail\nFrom: Nobody <nobody@nym.test>\nSubject: {subject}\n\
-             Newsgroups: alt.anonymous.messages\nMessage-ID: <{n}@fake>\n\n{text}\n"
-        );
-        self.state.lock().unwrap().articles.insert(n, (subject.to_string(), art));
-    }
-
-    fn log(&self, conn: usize) -> Vec<String> {
-        self.state.lock().unwrap().log.get(conn).cloned().unwrap_or_default()
-    }
-
-    fn connections(&self) -> usize {
-        self.state.lock().unwrap().log.len()
-    }
-
-    fn url(&self) -> String {
-        if self.tls {
-            format!("nntps://localhost:{}", self.port)
-        } else {
-            format!("nntp://127.0.0.1:{}", self.port)
-        }
-    }
-}
-
-fn serve(conn: Box<dyn Conn>, conn_no: usize, st: Arc<Mutex<State>>) {
-    let mut r = BufReader::new(conn);
-    let _ = r.get_mut().write_all(b"200 fake news server ready\r\n");
-    let _ = r.get_mut().flush();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let line = line.trim_end().to_string();
-        let mut s = st.lock().unwrap();
-        s.log[conn_no].push(line.clone());
-        let mut words = line.split_whitespace();
-        let verb = words.next().unwrap_or("").to_ascii_uppercase();
-        let arg = words.next().unwrap_or("");
-        let reply = match verb.as_str() {
-            "MODE" => "200 reader\r\n".to_string(),
-            "GROUP" => {
-                let (first, last) = (
-                    s.articles.keys().next().copied().unwrap_or(1),
-                    s.articles.keys().last().copied().unwrap_or(0),
-                );
-                format!("211 {} {first} {last} {arg}\r\n", s.articles.len())
-            }
-            "OVER" | "XOVER" => {
-                let (a, b) = arg.split_once('-').unwrap();
-                let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
-                let mut out = "224 overview follows\r\n".to_string();
-                for (n, (subj, _)) in s.articles.range(a..=b) {
-                    out.push_str(&format!("{n}\t{subj}\tNobody\tdate\t<{n}@fake>\t\t100\t3\r\n"));
-                }
-                out.push_str(".\r\n");
-                out
-            }
-            "ARTICLE" => {
-                let n: u64 = arg.parse().unwrap();
-                match s.articles.get(&n) {
-                    None => "423 no such article\r\n".to_string(),
-                    Some((_, art)) => {
-                        let mut out = format!("220 {n} <{n}@fake>\r\n");
-                        for l in art.lines() {
-                            if l.starts_with('.') {
-                                out.push('.');
-                            }
-                            out.push_str(l);
-                            out.push_str("\r\n");
-                        }
-                        out.push_str(".\r\n");
-                        if s.drop_at == Some((conn_no, n)) {
-                            // Half an article, then the line goes dead.
-                            let _ = r.get_mut().write_all(&out.as_bytes()[..out.len() / 2]);
-                            let _ = r.get_mut().flush();
-                            return;
-                        }
-                        out
-                    }
-                }
-            }
-            "QUIT" => {
-                let _ = r.get_mut().write_all(b"205 bye\r\n");
-                let _ = r.get_mut().flush();
-                return;
-            }
-            _ => "500 what?\r\n".to_string(),
-        };
-        drop(s);
-        if r.get_mut().write_all(reply.as_bytes()).and_then(|_| r.get_mut().flush()).is_err() {
-            return;
-        }
-    }
-}
 
 struct Env {
     _t: tempfile::TempDir,
@@ -265,28 +116,6 @@ fn fetch_reconnects_after_a_drop() {
     assert_eq!(e.news.connections(), 2);
     assert_eq!(articles_requested(&e.news.log(1)), ["ARTICLE 6"]);
     assert_eq!(e.stored().len(), 3);
-}
-
-/// A CA and a server certificate for `localhost`, made with openssl.
-fn tls_setup(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, PathBuf) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let sh = |script: &str| ok(std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir), None);
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null");
-    sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null && \
-        printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext && \
-        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
-        -extfile ext 2>/dev/null");
-    let certs: Vec<CertificateDer> =
-        CertificateDer::pem_file_iter(dir.join("srv.pem")).unwrap().map(|c| c.unwrap()).collect();
-    let key = PrivateKeyDer::from_pem_file(dir.join("srv.key")).unwrap();
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    (Arc::new(cfg), dir.join("ca.pem"))
 }
 
 #[test]

@@ -4,6 +4,11 @@
 //! helpers the client tests use around `nym` (`nym`, `gpg`, spools,
 //! Maildir).
 
+pub mod mail;
+pub mod news;
+pub mod socks;
+pub mod tls;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -434,6 +439,7 @@ pub fn server_with_nym(name: &str, options: &str) -> (Server, Gpg) {
 pub fn nym(home: &Path, gnupghome: &Path) -> Command {
     let mut c = Command::new(NYM);
     c.arg("--home").arg(home).env("GNUPGHOME", gnupghome).env_remove("NYM_VIA").env_remove("NYM_PASSPHRASE");
+    c.env_remove("NYM_PROXY").env_remove("NYM_SMTP_PASSWORD");
     c
 }
 
@@ -536,4 +542,18 @@ pub fn http_page(page: &'static str) -> u16 {
 #[test]
 fn helpers_find_bodies() {
     assert_eq!(body_of("A: b\r\n\r\nbody\r\n"), "body\n");
+}
+
+/// Base64 of a string (what an AUTH exchange would carry), to check that
+/// no output shows it.
+pub fn smtp_base64(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in s.as_bytes().chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            out.push(if i <= c.len() { A[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
 }

@@ -33,7 +33,7 @@ impl Ctx {
         let key = self.secret_key(&rec.address)?;
         let server = self.server_key(&rec.address)?;
         let armored = pgp::encrypt(plaintext.as_bytes(), &[&server], Some(&key))?;
-        self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)?;
+        self.handoff(&a.handoff, Some(&rec.address), &format!("config@{}", rec.domain()), &armored)?;
         self.store.save_nym(&rec)?;
         if opts.is_empty() {
             eprintln!("nym: status request made; the server answers with the current options");

@@ -18,7 +18,7 @@ impl Ctx {
         let key = self.secret_key(&addr)?;
         let server = self.server_key(&addr)?;
         let armored = pgp::encrypt(b"delete: yes\n", &[&server], Some(&key))?;
-        self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)?;
+        self.handoff(&a.handoff, Some(&rec.address), &format!("config@{}", rec.domain()), &armored)?;
         rec.deleted = true;
         rec.state = Some("delete requested".into());
         self.store.save_nym(&rec)?;

@@ -27,6 +27,9 @@ impl Ctx {
             );
         }
         let matcher = fetch::Matcher { nyms, try_all };
+        // The newsgroup is read for all nyms at once: one set of SOCKS
+        // credentials per run, not per nym.
+        let dialer = self.dialer(net::Isolation::Run)?;
         let opts = fetch::FetchOpts {
             group: &a.group,
             max: a.max,
@@ -34,6 +37,7 @@ impl Ctx {
             ca_file: a.ca_file.as_deref(),
             user: a.user.as_deref(),
             quiet: a.quiet,
+            dialer: &dialer,
         };
         let mut failed = None;
         for s in &servers {

@@ -19,7 +19,12 @@ impl Ctx {
             }
             let plaintext = request::create_plaintext(&opts, &pgp::armored_public(&cert)?)?;
             let armored = pgp::encrypt(plaintext.as_bytes(), &[&self.server_key(&addr)?], None)?;
-            return self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored);
+            return self.handoff(
+                &a.handoff,
+                Some(&rec.address),
+                &format!("config@{}", rec.domain()),
+                &armored,
+            );
         }
         check_nym_name(&addr)?;
         if self.store.has_nym(&addr) {
@@ -64,7 +69,7 @@ impl Ctx {
         }
         let plaintext = request::create_plaintext(&opts, &pgp::armored_public(&cert)?)?;
         let armored = pgp::encrypt(plaintext.as_bytes(), &[&server], None)?;
-        self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)
+        self.handoff(&a.handoff, Some(&rec.address), &format!("config@{}", rec.domain()), &armored)
             .context(format!("the nym is set up locally; retry with `nym new {addr} --resend`"))?;
         eprintln!(
             "nym: the server posts its confirmation to alt.anonymous.messages; get it with `nym fetch`"

@@ -14,6 +14,6 @@ pub(crate) use crate::client::handoff::{self, Via};
 pub(crate) use crate::client::store::{
     check_nym_name, normalize_address, notice_state, NymRecord, Store, UrlKey,
 };
-pub(crate) use crate::client::{fetch, mime, nntp, request};
+pub(crate) use crate::client::{fetch, mime, net, nntp, request};
 pub(crate) use crate::openpgp::holder::{self as pgp, Passphrase};
 pub(crate) use crate::openpgp::PgpCert as Cert;

@@ -16,7 +16,7 @@ impl Ctx {
         let plaintext = request::create_plaintext(&[], &pgp::armored_public(&renewed)?)?;
         let armored = pgp::encrypt(plaintext.as_bytes(), &[&self.server_key(&addr)?], None)?;
         self.store.save_key(&addr, pgp::armored_secret(&renewed)?.as_bytes())?;
-        self.handoff(&a.handoff, &format!("config@{}", rec.domain()), &armored)
+        self.handoff(&a.handoff, Some(&rec.address), &format!("config@{}", rec.domain()), &armored)
             .context(format!("the key is renewed locally; retry with `nym renew {addr}`"))?;
         rec.refresh_pending = true;
         self.store.save_nym(&rec)?;

@@ -53,7 +53,7 @@ impl Ctx {
         let key = self.secret_key(&rec.address)?;
         let server = self.server_key(&rec.address)?;
         let armored = pgp::encrypt(message.as_bytes(), &[&server], Some(&key))?;
-        self.handoff(&a.handoff, &format!("send@{}", rec.domain()), &armored)
+        self.handoff(&a.handoff, Some(&rec.address), &format!("send@{}", rec.domain()), &armored)
     }
 }
 
