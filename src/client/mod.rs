@@ -2,7 +2,8 @@
 //!
 //! `cli` defines the commands and `commands/` runs them, one file each;
 //! the other submodules own one concern each: the store on disk, request
-//! text, hand-off of mails, NNTP, fetching and TLS. The OpenPGP work is
+//! text, hand-off of mails, SMTP, NNTP, fetching, TLS, and opening
+//! connections (straight or through the SOCKS5 proxy, `net`). The OpenPGP work is
 //! `crate::openpgp::holder`, shared with the server's hostile-input guard.
 
 pub mod cli;
@@ -122,7 +123,11 @@ fn manpage(out: Option<&Path>) -> Result<()> {
             let mut buf = Vec::new();
             clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
             fs::write(dir.join("nym.1"), &buf)?;
-            for sub in cmd.get_subcommands() {
+            // Built, so that every page lists the global options too
+            // (--home, --passphrase-file, --proxy).
+            let mut cmd = cmd;
+            cmd.build();
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
                 let name: &'static str = Box::leak(format!("nym-{}", sub.get_name()).into_boxed_str());
                 let sub = sub.clone().name(name);
                 let mut buf = Vec::new();

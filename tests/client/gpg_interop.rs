@@ -406,6 +406,15 @@ fn manpage_and_completions() {
     assert!(man.contains(".TH nym") && man.contains("HOW REQUESTS LEAVE YOUR MACHINE"));
     ok(std::process::Command::new(NYM).args(["manpage", "--out"]).arg(t.path()), None);
     assert!(t.path().join("nym-fetch.1").exists());
+    // Each command's page lists the global options, --proxy among them.
+    for page in ["nym-fetch.1", "nym-send.1", "nym-new.1"] {
+        let text = fs::read_to_string(t.path().join(page)).unwrap();
+        assert!(
+            text.contains(r"\fB\-\-proxy\fR") && text.contains("socks5h") && text.contains(r"\fB\-\-home\fR"),
+            "{page}"
+        );
+    }
+    assert!(!t.path().join("nym-help.1").exists());
     let bash = ok(std::process::Command::new(NYM).args(["completions", "bash"]), None);
     assert!(bash.contains("_nym()") || bash.contains("_nym "));
 }
