@@ -392,7 +392,7 @@ pub struct FetchArgs {
     pub ca_file: Option<PathBuf>,
 
     /// NNTP user name (AUTHINFO USER); the password comes from
-    /// $NYM_NNTP_PASSWORD.
+    /// $NYM_NNTP_PASSWORD. Only over nntps:// or nntp+starttls://.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
 

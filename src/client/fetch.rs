@@ -165,6 +165,9 @@ fn fetch_nntp(
     stats: &mut Stats,
 ) -> Result<()> {
     let key = src.key(o.group);
+    if o.user.is_some() && tls == NntpTls::None {
+        return Err(NetError::CleartextLogin { what: "NNTP", host: host.to_string() }.into());
+    }
     let mut conn = Nntp::connect(o.dialer, host, port, tls, o.ca_file)?;
     if let Some(user) = o.user {
         let pass = std::env::var("NYM_NNTP_PASSWORD").unwrap_or_default();

@@ -93,7 +93,12 @@ impl Via {
                 return Ok(Via::Smtp { host, port, tls, login });
             }
         }
-        bail!("unknown hand-off method `{s}`; use stdout, file:DIR, mbox:FILE, sendmail[:COMMAND], smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT")
+        // Whatever precedes an `@` after `://` may be a password.
+        let shown = match (s.split_once("://"), s.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://...@{host}"),
+            _ => s.to_string(),
+        };
+        bail!("unknown hand-off method `{shown}`; use stdout, file:DIR, mbox:FILE, sendmail[:COMMAND], smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT")
     }
 }
 
@@ -241,8 +246,10 @@ mod tests {
             Via::parse("smtp+starttls://us%40er:p%3Ass@w@mail.example").unwrap(),
             Via::Smtp { host: "mail.example".into(), port: 587, tls: SmtpTls::StartTls, login: Some(login) }
         );
-        let e = Via::parse("smtps://me:secret@h:port").unwrap_err().to_string();
-        assert!(!e.contains("secret"), "{e}");
+        for bad in ["smtps://me:secret@h:port", "smtp+tls://me:secret@h"] {
+            let e = Via::parse(bad).unwrap_err().to_string();
+            assert!(!e.contains("secret"), "{e}");
+        }
         assert!(Via::parse("carrier-pigeon").is_err());
         assert!(Via::parse("smtp://h:notaport").is_err());
     }

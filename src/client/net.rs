@@ -132,8 +132,8 @@ pub enum NetError {
     ProxyBroken { proxy: String, why: String },
     #[error("the proxy {proxy} could not reach {target}: {why}; nothing was sent")]
     ProxyRefused { proxy: String, target: String, why: String },
-    #[error("refusing to send the SMTP password to {host} without TLS; nothing was sent")]
-    CleartextLogin { host: String },
+    #[error("refusing to send the {what} password to {host} without TLS; nothing was sent")]
+    CleartextLogin { what: &'static str, host: String },
 }
 
 impl NetError {
@@ -163,6 +163,9 @@ impl NetError {
             }
             NetError::ProxyRefused { .. } => {
                 "the server or the Tor network may be down; run the command again later"
+            }
+            NetError::CleartextLogin { what: "NNTP", .. } => {
+                "use nntps://HOST or nntp+starttls://HOST, or drop --user"
             }
             NetError::CleartextLogin { .. } => {
                 "use smtp+starttls://HOST:587 or smtps://HOST:465, or drop the user name"

@@ -118,7 +118,7 @@ fn login(s: &mut Smtp, ehlo: &str, l: &Login) -> Result<()> {
 pub fn submit(dialer: &Dialer, t: &Target, mail: &Mail) -> Result<()> {
     // Decided before connecting: a password never travels in the clear.
     if t.login.is_some() && t.mode == SmtpTls::None {
-        return Err(NetError::CleartextLogin { host: t.host.to_string() }.into());
+        return Err(NetError::CleartextLogin { what: "SMTP", host: t.host.to_string() }.into());
     }
     let tcp = dialer.connect(t.host, t.port)?;
     tcp.set_read_timeout(Some(Duration::from_secs(120)))?;

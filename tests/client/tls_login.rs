@@ -10,6 +10,7 @@ use crate::util::mail::{FakeSmtp, SmtpOpts};
 use crate::util::news::NewsTls;
 use crate::util::smtp_base64;
 use crate::util::tls::tls_setup;
+use crate::util::{nym, run};
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -111,4 +112,17 @@ fn nntp_starttls_upgrades_before_anything_else() {
     assert!(!out.status.success());
     assert!(text(&out).contains("does not offer STARTTLS; nothing was sent in the clear"), "{}", text(&out));
     assert_eq!(plain.log(0), ["CAPABILITIES"]);
+
+    // AUTHINFO needs TLS too: refused before connecting on plain nntp://.
+    let out = run(
+        nym(&e.home, &e.g)
+            .args(["fetch", "--server", &plain.url(), "--user", "reader"])
+            .env("NYM_NNTP_PASSWORD", "n3ws-secret"),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let t = text(&out);
+    assert!(t.contains("refusing to send the NNTP password to 127.0.0.1 without TLS"), "{t}");
+    assert!(t.contains("use nntps://HOST or nntp+starttls://HOST") && !t.contains("n3ws"), "{t}");
+    assert_eq!(plain.connections(), 1, "no second connection");
 }
