@@ -96,7 +96,7 @@ impl Nntp {
         if code != 101 {
             bail!("unexpected answer to CAPABILITIES: {code} {text}");
         }
-        let block = self.block()?;
+        let block = self.block_max(64 * 1024)?;
         Ok(String::from_utf8_lossy(&block)
             .lines()
             .filter_map(|l| l.split_whitespace().next())
@@ -139,8 +139,16 @@ impl Nntp {
     /// Returns raw bytes with LF line ends. A connection that ends before
     /// the final dot is an error: the caller must not keep half an article.
     fn block(&mut self) -> Result<Vec<u8>> {
+        self.block_max(usize::MAX)
+    }
+
+    /// [`Nntp::block`], failing once the block passes `max` bytes.
+    fn block_max(&mut self, max: usize) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         loop {
+            if out.len() > max {
+                bail!("the news server's answer is too long");
+            }
             let mut line = Vec::new();
             if self.r.read_until(b'\n', &mut line)? == 0 || !line.ends_with(b"\n") {
                 bail!("the news server closed the connection in the middle of a reply");
