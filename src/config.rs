@@ -26,6 +26,8 @@ pub struct Config {
     #[serde(default)]
     pub delivery: Delivery,
     #[serde(default)]
+    pub pool: Pool,
+    #[serde(default)]
     pub send: Send,
     #[serde(default)]
     pub url: Url,
@@ -180,6 +182,33 @@ impl Default for Delivery {
     }
 }
 
+/// The outgoing pool (docs/traffic-analysis.md): items leave in random
+/// batches, Mixmaster-style, instead of one by one as they arrive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pool {
+    /// Off: every item is handed off as soon as it is due (by `deliver`
+    /// itself when there is no latency).
+    pub enabled: bool,
+    /// Seconds between two pool rounds; `flush` runs more often (for
+    /// retries and url@) and does a round only when one is due.
+    pub interval: u64,
+    /// A round sends nothing unless at least this many items wait.
+    pub min_pool: u32,
+    /// Percentage of the waiting items that a round sends, chosen at
+    /// random (rounded up).
+    pub rate: u32,
+    /// Seconds after which a waiting item leaves at the next round,
+    /// whatever the pool's size.
+    pub max_hold: u64,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool { enabled: true, interval: 900, min_pool: 5, rate: 65, max_hold: 6 * 3600 }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Send {
@@ -301,6 +330,12 @@ impl Config {
         if self.delivery.latency_max < self.delivery.latency_min {
             bail!("delivery.latency_max is below delivery.latency_min");
         }
+        if !(1..=100).contains(&self.pool.rate) {
+            bail!("pool.rate must be a percentage between 1 and 100");
+        }
+        if self.pool.max_hold == 0 {
+            bail!("pool.max_hold must be at least 1 second");
+        }
         if self.news.transport == NewsTransport::Inews && self.news.inews.is_empty() {
             bail!("news.inews is empty");
         }
@@ -414,6 +449,7 @@ bounce_address = ""
 # that are not yet due are handed off by `nymgate flush` (run it from the timer).
 latency_min = 0
 latency_max = 0
+# On top of the pool below, if both are non-zero.
 # Seconds before a hanging sendmail or inews is killed (the item stays queued).
 transport_timeout = 60
 # Seconds after which an item claimed by a process that died is retried.
@@ -424,6 +460,21 @@ claim_timeout = 300
 # refusals. The nym is told when a mail it sent is given up.
 max_age = 432000
 max_permanent_failures = 3
+
+[pool]
+# Outgoing articles and mails wait in a pool and leave in random batches,
+# so that an observer of the MTA and the newsgroup cannot pair an incoming
+# mail with the article it causes by timing (docs/traffic-analysis.md).
+# Every `interval` seconds (a `flush` run does the round when one is due),
+# if at least `min_pool` items wait, `rate` percent of them (chosen at
+# random, not oldest first) leave; an item waiting `max_hold` seconds
+# leaves at the next round whatever the pool's size. Off: items leave as
+# soon as they are due, which links each article to its mail by time.
+enabled = true
+interval = 900
+min_pool = 5
+rate = 65
+max_hold = 21600
 
 [send]
 # Recipients a nym may send to per UTC day (every recipient of a message

@@ -14,6 +14,7 @@
 //! - [`channel`]: how a payload reaches a nym (articles, encryption)
 //! - [`record`]: applies a decision in one transaction
 //! - [`outbox`]: hand-off after commit, back-off, `flush`
+//! - [`pool`]: which waiting items a pool round sends
 //! - [`transport`]: spool, inews, sendmail (the only process spawning)
 //! - [`protocol`]: the wire formats, parser and writer together
 //! - [`openpgp`]: the OpenPGP layer for server and client (the only sequoia user)
@@ -36,6 +37,7 @@ pub mod logging;
 pub mod openpgp;
 pub mod ops;
 pub mod outbox;
+pub mod pool;
 pub mod protocol;
 pub mod recipients;
 pub mod record;

@@ -14,11 +14,12 @@ use crate::protocol::address::Service;
 use crate::store::{self, Kind, OutItem, Store, Tx};
 use crate::transport;
 
-/// Queue `item` in `tx`. Without latency the item is reserved for this
-/// process (`mine`), which hands it off right after commit.
+/// Queue `item` in `tx`. Without latency and pool the item is reserved for
+/// this process (`mine`), which hands it off right after commit; otherwise
+/// it waits for `flush`.
 pub fn queue(cfg: &Config, tx: &Tx, now: i64, item: OutItem, mine: &mut Vec<(i64, OutItem)>) -> Result<()> {
     let d = &cfg.delivery;
-    if d.latency_max == 0 {
+    if d.latency_max == 0 && !cfg.pool.enabled {
         let id = store::enqueue(tx, &item, now, now + d.claim_timeout as i64)?;
         mine.push((id, item));
     } else {
@@ -177,6 +178,41 @@ fn answer_url_requests(cfg: &Config, store: &mut Store) {
     }
 }
 
+/// One pool round, when one is due: choose which waiting items leave
+/// (crate::pool) and hand them off, claiming a few at a time so that
+/// memory stays bounded by their bodies. Counts (sent, failed).
+fn pool_round(cfg: &Config, store: &mut Store, lease: i64, teller: &mut Teller) -> Result<(usize, usize)> {
+    let now = store::now();
+    if !crate::pool::round_due(store::meta_get(store, "last_pool_round")?, now, &cfg.pool) {
+        return Ok((0, 0));
+    }
+    let chosen = {
+        let tx = store.unchecked()?;
+        let waiting = store::pool_waiting(&tx, now)?;
+        store::meta_set(&tx, "last_pool_round", now)?;
+        tx.commit()?;
+        crate::pool::choose(&waiting, now, &cfg.pool, &mut rand::thread_rng())
+    };
+    let (mut sent, mut failed) = (0, 0);
+    for ids in chosen.chunks(16) {
+        let batch = {
+            let tx = store.unchecked()?;
+            let b = store::claim_ids(&tx, ids, store::now(), lease)?;
+            tx.commit()?;
+            b
+        };
+        for (id, item) in &batch {
+            if hand_off_one(cfg, store, *id, item, teller) {
+                sent += 1
+            } else {
+                failed += 1
+            }
+        }
+    }
+    log::info!("event=pool outcome=round sent={sent} failed={failed}");
+    Ok((sent, failed))
+}
+
 pub struct FlushReport {
     pub sent: usize,
     pub failed: usize,
@@ -212,10 +248,15 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
     }
     // url@ requests wait for the timer: fetching never holds the MTA.
     answer_url_requests(cfg, &mut store);
+    if cfg.pool.enabled {
+        let (s, f) = pool_round(cfg, &mut store, lease, &mut teller)?;
+        sent += s;
+        failed += f;
+    }
     loop {
         let batch = {
             let tx = store.unchecked()?;
-            let b = store::claim_due(&tx, store::now(), lease, 64)?;
+            let b = store::claim_due(&tx, store::now(), lease, 64, cfg.pool.enabled)?;
             tx.commit()?;
             b
         };

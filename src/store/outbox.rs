@@ -83,19 +83,62 @@ fn row_to_item(r: &rusqlite::Row) -> rusqlite::Result<(i64, OutItem)> {
 }
 
 /// Claim up to `limit` due items that nobody holds, for `lease` seconds.
-pub fn claim_due(c: &impl Db, now: i64, lease: i64, limit: usize) -> Result<Vec<(i64, OutItem)>> {
+/// With `retries_only`, only items that were tried before: the others
+/// wait in the pool for [`claim_ids`].
+pub fn claim_due(
+    c: &impl Db,
+    now: i64,
+    lease: i64,
+    limit: usize,
+    retries_only: bool,
+) -> Result<Vec<(i64, OutItem)>> {
     let mut st = c.conn().prepare(
         "SELECT o.id, o.kind, o.env_from, o.env_to, o.msgid, o.body, i.nym_id
          FROM outbox o LEFT JOIN outbox_info i ON i.id = o.id
-         WHERE o.due <= ?1 AND o.claimed_until <= ?1 ORDER BY o.due, o.id LIMIT ?2",
+         WHERE o.due <= ?1 AND o.claimed_until <= ?1 AND (o.attempts > 0 OR NOT ?3)
+         ORDER BY o.due, o.id LIMIT ?2",
     )?;
-    let items =
-        st.query_map(params![now, limit as i64], row_to_item)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let items = st
+        .query_map(params![now, limit as i64, retries_only], row_to_item)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    claim(c, &items, now, lease)?;
+    Ok(items)
+}
+
+/// The pool: due items never tried and held by nobody, with the time each
+/// was queued.
+pub fn pool_waiting(c: &impl Db, now: i64) -> Result<Vec<(i64, i64)>> {
+    let mut st = c.conn().prepare(
+        "SELECT o.id, coalesce(i.created, o.due) FROM outbox o LEFT JOIN outbox_info i ON i.id = o.id
+         WHERE o.due <= ?1 AND o.claimed_until <= ?1 AND o.attempts = 0 ORDER BY o.id",
+    )?;
+    let rows = st.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Claim the items `ids` (those still unclaimed) for `lease` seconds.
+pub fn claim_ids(c: &impl Db, ids: &[i64], now: i64, lease: i64) -> Result<Vec<(i64, OutItem)>> {
+    let mut st = c.conn().prepare_cached(
+        "SELECT o.id, o.kind, o.env_from, o.env_to, o.msgid, o.body, i.nym_id
+         FROM outbox o LEFT JOIN outbox_info i ON i.id = o.id
+         WHERE o.id = ?1 AND o.claimed_until <= ?2",
+    )?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(item) = st.query_row(params![id, now], row_to_item).optional()? {
+            items.push(item);
+        }
+    }
+    claim(c, &items, now, lease)?;
+    Ok(items)
+}
+
+fn claim(c: &impl Db, items: &[(i64, OutItem)], now: i64, lease: i64) -> Result<()> {
     let mut up = c.conn().prepare_cached("UPDATE outbox SET claimed_until = ?2 WHERE id = ?1")?;
-    for (id, _) in &items {
+    for (id, _) in items {
         up.execute(params![id, now + lease])?;
     }
-    Ok(items)
+    Ok(())
 }
 
 /// The item was handed off: forget it. This commit is not fsynced: if a

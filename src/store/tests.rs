@@ -53,13 +53,13 @@ fn claimed_items_are_not_claimed_twice_until_the_lease_ends() {
     enqueue(&tx, &item("<later@b>"), 500, 0).unwrap();
     tx.commit().unwrap();
     let tx = s.write().unwrap();
-    let got = claim_due(&tx, 200, 60, 10).unwrap();
+    let got = claim_due(&tx, 200, 60, 10, false).unwrap();
     tx.commit().unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1.msgid, "<a@b>");
     let tx = s.write().unwrap();
-    assert!(claim_due(&tx, 250, 60, 10).unwrap().is_empty());
-    assert_eq!(claim_due(&tx, 261, 60, 10).unwrap().len(), 1);
+    assert!(claim_due(&tx, 250, 60, 10, false).unwrap().is_empty());
+    assert_eq!(claim_due(&tx, 261, 60, 10, false).unwrap().len(), 1);
 }
 
 #[test]
@@ -67,8 +67,8 @@ fn reserved_item_is_left_to_its_process() {
     let (_d, mut s) = open();
     let tx = s.write().unwrap();
     enqueue(&tx, &item("<mine@b>"), 100, 400).unwrap();
-    assert!(claim_due(&tx, 200, 60, 10).unwrap().is_empty());
-    assert_eq!(claim_due(&tx, 400, 60, 10).unwrap().len(), 1);
+    assert!(claim_due(&tx, 200, 60, 10, false).unwrap().is_empty());
+    assert_eq!(claim_due(&tx, 400, 60, 10, false).unwrap().len(), 1);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn bodies_round_trip_through_the_blob_api() {
     it.body = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let tx = s.write().unwrap();
     enqueue(&tx, &it, 0, 0).unwrap();
-    let got = claim_due(&tx, 1, 60, 1).unwrap();
+    let got = claim_due(&tx, 1, 60, 1, false).unwrap();
     assert_eq!(got[0].1, it);
 }
 
@@ -178,4 +178,26 @@ fn queue_retry_and_drop_find_items_by_id() {
     assert!(!queue_retry(&s, id + 1, 10).unwrap());
     assert!(queue_drop(&s, id).unwrap());
     assert!(!queue_drop(&s, id).unwrap());
+}
+
+#[test]
+fn the_pool_holds_untried_items_and_claims_only_what_was_chosen() {
+    let (_d, mut s) = open();
+    let tx = s.write().unwrap();
+    let a = enqueue(&tx, &item("<a@b>"), 100, 0).unwrap();
+    let b = enqueue(&tx, &item("<b@b>"), 100, 0).unwrap();
+    let later = enqueue(&tx, &item("<later@b>"), 900, 0).unwrap();
+    tx.commit().unwrap();
+    failed(&s, b, "refused", 150, false).unwrap();
+    let tx = s.write().unwrap();
+    // b was tried: a retry, not part of the pool; `later` is not due.
+    let waiting: Vec<i64> = pool_waiting(&tx, 200).unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(waiting, vec![a]);
+    let retries = claim_due(&tx, 200, 60, 10, true).unwrap();
+    assert_eq!(retries.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![b]);
+    let got = claim_ids(&tx, &[a, later], 200, 60).unwrap();
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![a, later]);
+    // Claimed now: neither claimed again nor in the pool.
+    assert!(claim_ids(&tx, &[a], 210, 60).unwrap().is_empty());
+    assert!(pool_waiting(&tx, 210).unwrap().is_empty());
 }

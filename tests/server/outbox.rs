@@ -171,3 +171,34 @@ fn init_makes_private_files_and_rsa_on_request() {
         assert!(keys.contains(uid), "missing {uid}");
     }
 }
+
+#[test]
+fn the_pool_holds_mail_until_min_pool_sends_a_share_and_max_hold_sends_the_rest() {
+    let (s, _g) = server_with_nym("alice", "hsub: panda\n");
+    // The creation notice was handed off with the pool off; now the
+    // shipped default (on), with a round at every flush.
+    s.set("pool", "enabled", "true");
+    s.set("pool", "interval", "0");
+    s.set("pool", "min_pool", "4");
+    s.set("pool", "rate", "50");
+    s.set("pool", "max_hold", "3");
+    let base = s.articles_for_hsub("panda").len();
+    let mail = |i: u32| {
+        let m = format!("Subject: m{i}\n\npooled message {i}\n");
+        assert_eq!(s.deliver_raw("alice@nym.example", m.as_bytes()), 0);
+    };
+    mail(1);
+    mail(2);
+    mail(3);
+    assert_eq!(s.articles_for_hsub("panda").len(), base, "deliver handed off although the pool is on");
+    s.admin(&["flush"]);
+    assert_eq!(s.articles_for_hsub("panda").len(), base, "3 waiting, below min_pool 4, yet some left");
+    mail(4);
+    let out = String::from_utf8_lossy(&s.admin(&["flush"]).stdout).to_string();
+    // 4 waiting, 50 %: two leave, two stay.
+    assert_eq!(s.articles_for_hsub("panda").len(), base + 2, "{out}");
+    assert!(out.contains("still queued 2"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    s.admin(&["flush"]);
+    assert_eq!(s.articles_for_hsub("panda").len(), base + 4, "items past max_hold stayed in the pool");
+}

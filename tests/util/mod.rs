@@ -91,7 +91,11 @@ impl Server {
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let config = home.join("nymgate.toml");
-        Server { dir, home, config }
+        let s = Server { dir, home, config };
+        // Most tests follow one message at a time; tests/server/outbox.rs
+        // turns the pool (on by default) back on where it is tested.
+        s.set("pool", "enabled", "false");
+        s
     }
 
     /// The server the client tests talk to: an RSA key, and outgoing mail
