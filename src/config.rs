@@ -103,6 +103,8 @@ pub struct News {
     pub injection_host: String,
     /// mail-complaints-to address; empty means abuse@<first domain>.
     pub complaints_to: String,
+    /// Pad every article to a size class (docs/traffic-analysis.md).
+    pub padding: bool,
 }
 
 impl Default for News {
@@ -116,6 +118,7 @@ impl Default for News {
             from: String::new(),
             injection_host: String::new(),
             complaints_to: String::new(),
+            padding: true,
         }
     }
 }
@@ -434,6 +437,11 @@ path = "{d0}!not-for-mail"
 from = "Nobody <nobody@{d0}>"
 injection_host = "{d0}"
 complaints_to = "abuse@{d0}"
+# Every article is padded, inside its encryption, to one of a few sizes
+# (16, 64, 256 KiB, 1 MiB, then whole MiB), so that its size does not tell
+# which incoming mail it carries. GnuPG, sq and nym read padded articles as
+# any other. Off only to save bandwidth, at that cost.
+padding = true
 
 [mail]
 # "sendmail" runs the command below with `-f SENDER -- RCPT...` appended;

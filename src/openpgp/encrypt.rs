@@ -11,6 +11,7 @@ use openpgp::Cert;
 
 use super::cert::encryption_keys;
 use super::{policy, ServerKey};
+use crate::protocol::padding;
 
 /// The signature notation that marks the server's own notices. Mail the
 /// server relays to a nym is signed without it, so a relayed mail that
@@ -47,6 +48,21 @@ pub fn sign_encrypt_into(
     hidden: bool,
     notice: Option<&str>,
 ) -> Result<()> {
+    sign_encrypt_padded_into(out, server, cert, payload, hidden, notice, false)
+}
+
+/// [`sign_encrypt_into`], with the signed message padded with Marker
+/// packets to its size class when `pad` is set
+/// ([`crate::protocol::padding`]), inside the encryption.
+pub fn sign_encrypt_padded_into(
+    out: &mut Vec<u8>,
+    server: &mut ServerKey,
+    cert: &Cert,
+    payload: &mut dyn std::io::Read,
+    hidden: bool,
+    notice: Option<&str>,
+    pad: bool,
+) -> Result<()> {
     let vc = cert.with_policy(policy(), None)?;
     let keys = encryption_keys(&vc);
     if keys.is_empty() {
@@ -62,7 +78,12 @@ pub fn sign_encrypt_into(
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
-        let msg = Encryptor::for_recipients(msg, recipients).build()?;
+        let encryptor = Encryptor::for_recipients(msg, recipients).build()?;
+        // The signed message is written through a counter into the
+        // encryption, so that the padding after it can make its length
+        // exact without holding the message twice.
+        let mut counted = Counting { inner: encryptor, written: 0 };
+        let msg = Message::new(&mut counted);
         let msg = match notice {
             // The signature names the nym's key as its intended recipient,
             // so that a nym cannot re-encrypt an article of its own to
@@ -87,8 +108,32 @@ pub fn sign_encrypt_into(
         // writer sizes its scratch buffer to the largest single write.
         std::io::copy(payload, &mut w)?;
         w.finalize()?;
+        let Counting { inner: mut encryptor, written } = counted;
+        if pad {
+            let size = padding::target(written);
+            padding::write_fill(&mut encryptor, size - written)?;
+        }
+        encryptor.finalize()?;
     }
     Ok(())
+}
+
+/// Passes writes on and counts the bytes.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// What we write, whatever a key advertises: SEIPDv1 (with MDC), the
@@ -117,4 +162,63 @@ pub fn encrypt_symmetric_into(out: &mut Vec<u8>, data: &[u8], passphrase: &str) 
         w.finalize()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openpgp::testkit::{nym, server};
+    use crate::protocol::padding::CLASSES;
+
+    fn padded(server: &mut ServerKey, cert: &Cert, payload: &[u8], notice: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::new();
+        sign_encrypt_padded_into(&mut out, server, cert, &mut &payload[..], true, notice, true).unwrap();
+        out
+    }
+
+    #[test]
+    fn padded_messages_of_one_class_have_one_length_and_read_back_whole() {
+        let mut key = server();
+        let alice = nym("alice@nym.example");
+        let mut lengths = Vec::new();
+        for n in [0usize, 1, 100, 4000, 12_000, 15_000] {
+            let payload = vec![b'a'; n];
+            let msg = padded(&mut key, &alice, &payload, None);
+            lengths.push(msg.len());
+            // The holder's side: the padding is skipped, the server's
+            // signature still checks.
+            let opened = crate::openpgp::holder::open(
+                &msg,
+                std::slice::from_ref(&alice),
+                &[],
+                std::slice::from_ref(&key.cert),
+            )
+            .unwrap();
+            assert_eq!(opened.plaintext, payload, "payload of {n} bytes");
+            assert!(opened.good_signer.is_some());
+        }
+        lengths.dedup();
+        assert_eq!(lengths.len(), 1, "{lengths:?}");
+        // A notice carries a longer signature; still the same length.
+        let notice = padded(&mut key, &alice, b"configured", Some("config"));
+        assert_eq!(notice.len(), lengths[0]);
+    }
+
+    #[test]
+    fn each_class_has_its_own_length_and_unpadded_mail_follows_its_size() {
+        let mut key = server();
+        let alice = nym("alice@nym.example");
+        let mut last = 0;
+        for &class in &CLASSES {
+            let payload = vec![b'z'; class as usize - 2048];
+            let len = padded(&mut key, &alice, &payload, None).len();
+            assert!(len > last, "class {class}: {len} after {last}");
+            // Armor: 4/3 of the binary, plus line breaks and framing.
+            assert!(len as u64 > class * 4 / 3 && (len as u64) < class * 4 / 3 + class / 30 + 2048, "{len}");
+            last = len;
+        }
+        let mut plain = Vec::new();
+        sign_encrypt_into(&mut plain, &mut key, &alice, &mut &b"short"[..], true, None).unwrap();
+        assert!(plain.len() < 2048, "{}", plain.len());
+    }
 }

@@ -56,6 +56,12 @@ pub(crate) const MAX_PACKETS: usize = 1024;
 /// signatures, padding...), counted after decompression.
 pub(crate) const MAX_OVERHEAD: u64 = 1 << 20;
 
+/// Most bytes of padding (Marker and Padding packets, headers included)
+/// a message may carry: what the server's own size classes need
+/// ([`crate::protocol::padding::MAX_FILL`]) and a little more. Padding is
+/// not held in memory; this bounds only the time spent skipping it.
+pub(crate) const MAX_PADDING: u64 = crate::protocol::padding::MAX_FILL + (64 << 10);
+
 /// Most session-key packets (PKESK and SKESK) that are tried.
 pub(crate) const MAX_ESKS: usize = 64;
 
@@ -98,6 +104,9 @@ pub(crate) enum Refusal {
 struct Tally {
     packets: usize,
     overhead: u64,
+    /// Bytes of Marker and Padding packets, counted apart from `packets`:
+    /// the server pads articles with thousands of them.
+    padding: u64,
     /// A session key was found by the helper and accepted by sequoia.
     decrypted: bool,
     /// The helper looked at the session-key packets and none opened.
@@ -145,12 +154,19 @@ impl<H: VerificationHelper> VerificationHelper for Guarded<'_, H> {
                 tag,
                 Tag::PKESK | Tag::SKESK | Tag::Marker | Tag::Padding | Tag::SEIP | Tag::SED | Tag::AED
             );
+        let filler = matches!(tag, Tag::Marker | Tag::Padding);
         let mut over = false;
         self.update(|t| {
-            t.packets += 1;
-            t.overhead += size;
+            if filler {
+                // The body and the shortest header (2 bytes): what the
+                // server's fill costs, and a floor for anyone else's.
+                t.padding += size + 2;
+            } else {
+                t.packets += 1;
+                t.overhead += size;
+            }
             t.in_clear |= clear;
-            over = t.packets > MAX_PACKETS || t.overhead > MAX_OVERHEAD;
+            over = t.packets > MAX_PACKETS || t.overhead > MAX_OVERHEAD || t.padding > MAX_PADDING;
             t.exceeded |= over;
         });
         if clear {
@@ -335,6 +351,27 @@ mod tests {
             m.finalize()
         });
         let r = decrypt(&mut key, &msg, 1 << 20, |_| vec![]);
+        assert!(matches!(r, Err(DecryptError::TooLarge)), "{r:?}");
+    }
+
+    #[test]
+    fn the_servers_padding_is_read_but_a_flood_of_markers_is_too_large() {
+        let mut key = server();
+        let cert = key.cert.clone();
+        let with_markers = |n: usize| {
+            encrypt_raw(&cert, |mut m| {
+                m.write_all(&[0xCB, 7, b'b', 0, 0, 0, 0, 0, b'x'])?;
+                for _ in 0..n {
+                    m.write_all(&[0xCA, 0x03, b'P', b'G', b'P'])?;
+                }
+                m.finalize()
+            })
+        };
+        // The most padding the server ever writes.
+        let fill = (crate::protocol::padding::MAX_FILL / 5) as usize;
+        let r = decrypt(&mut key, &with_markers(fill), 1 << 20, |_| vec![]);
+        assert_eq!(r.expect("padded message").plaintext, b"x");
+        let r = decrypt(&mut key, &with_markers(2 * fill), 1 << 20, |_| vec![]);
         assert!(matches!(r, Err(DecryptError::TooLarge)), "{r:?}");
     }
 

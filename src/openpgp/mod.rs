@@ -30,7 +30,8 @@ pub use cert::{
 };
 pub use decrypt::{decrypt, decrypt_at, DecryptError, Decrypted, SigInfo};
 pub use encrypt::{
-    armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into, NOTICE_NOTATION,
+    armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into,
+    sign_encrypt_padded_into, NOTICE_NOTATION,
 };
 pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
 pub use server_key::{add_user_ids, generate_server_key, tsk_armored, user_ids, ServerKey};

@@ -8,10 +8,12 @@
 //! - [`url_request`]: the url@ request and its reply
 //! - [`article`]: what we post (articles, notices, the Usenet copy)
 //! - [`hsub`]: hashed subjects
+//! - [`padding`]: the fixed sizes of articles and their Marker-packet padding
 
 pub mod address;
 pub mod article;
 pub mod hsub;
 pub mod options;
+pub mod padding;
 pub mod send_request;
 pub mod url_request;

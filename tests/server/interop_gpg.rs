@@ -291,3 +291,65 @@ fn gpg_shows_the_notice_mark_on_server_notices_only() {
     }
     assert_eq!(marked, 1);
 }
+
+/// A mail of `n` bytes whose body does not compress or repeat.
+fn mail_of(n: usize, tag: &str) -> Vec<u8> {
+    let mut m =
+        format!("From: Bob <bob@example.org>\nTo: alice@nym.example\nSubject: {tag}\n\n").into_bytes();
+    while m.len() < n {
+        m.extend_from_slice(rand_hex().as_bytes());
+        m.push(if m.len() % 70 < 16 { b'\n' } else { b' ' });
+    }
+    m.truncate(n - 1);
+    m.push(b'\n');
+    m
+}
+
+#[test]
+fn articles_of_every_size_class_read_in_gpg_and_sq_as_if_unpadded() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    let d = tempfile::tempdir().unwrap();
+    let p = |f: &str| d.path().join(f);
+    std::fs::write(p("server.pgp"), s.key_export()).unwrap();
+    std::fs::write(p("alice.tsk"), g.ok(&["--export-secret-keys", "alice@nym.example"], b"")).unwrap();
+    // Two sizes in each class (16, 64, 256 KiB, 1 MiB, then whole MiB).
+    let sizes: [(usize, usize); 5] =
+        [(300, 12_000), (17_000, 60_000), (70_000, 250_000), (300_000, 1_000_000), (1_100_000, 2_000_000)];
+    let mut seen = s.articles_for_hsub("panda").len();
+    let mut last_class_len = 0;
+    for (i, &(small, large)) in sizes.iter().enumerate() {
+        let mut lens = Vec::new();
+        for n in [small, large] {
+            let mail = mail_of(n, &format!("class-{i}-{n}"));
+            assert_eq!(s.deliver_raw("alice@nym.example", &mail), 0);
+            let arts = s.articles_for_hsub("panda");
+            assert_eq!(arts.len(), seen + 1);
+            seen += 1;
+            let a = arts
+                .into_iter()
+                .find(|a| decrypt_article_ok(&g, a).as_bytes() == mail)
+                .expect("the new article");
+            // GnuPG says nothing about the padding.
+            let o = g.decrypt(a.body.as_bytes());
+            assert!(o.ok);
+            for word in ["marker", "packet", "invalid", "padding", "warning: message", "decryption failed"] {
+                assert!(!o.stderr.to_lowercase().contains(word), "gpg on {n} bytes: {}", o.stderr);
+            }
+            // sq reads it too, with the server's signature.
+            std::fs::write(p("art.asc"), &a.body).unwrap();
+            let o = Command::new("sq")
+                .args(["decrypt", "--recipient-key", p("alice.tsk").to_str().unwrap()])
+                .args(["--signer-cert", p("server.pgp").to_str().unwrap(), p("art.asc").to_str().unwrap()])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "sq decrypt of {n} bytes: {err}");
+            assert!(err.contains("Good signature"), "{err}");
+            assert_eq!(o.stdout, mail, "sq plaintext of {n} bytes");
+            lens.push(a.body.len());
+        }
+        assert_eq!(lens[0], lens[1], "class {i}: a {small}-byte and a {large}-byte mail differ in size");
+        assert!(lens[0] > last_class_len, "class {i} is not larger than the one below");
+        last_class_len = lens[0];
+    }
+}
