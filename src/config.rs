@@ -28,6 +28,8 @@ pub struct Config {
     #[serde(default)]
     pub pool: Pool,
     #[serde(default)]
+    pub cover: Cover,
+    #[serde(default)]
     pub send: Send,
     #[serde(default)]
     pub url: Url,
@@ -209,6 +211,21 @@ pub struct Pool {
 impl Default for Pool {
     fn default() -> Self {
         Pool { enabled: true, interval: 900, min_pool: 5, rate: 65, max_hold: 6 * 3600 }
+    }
+}
+
+/// Cover traffic (docs/traffic-analysis.md): dummy articles, posted at
+/// random times, that only a nym's key could tell from mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cover {
+    /// Dummy articles per day on average (a Poisson process); 0 = none.
+    pub rate: u32,
+}
+
+impl Default for Cover {
+    fn default() -> Self {
+        Cover { rate: 48 }
     }
 }
 
@@ -483,6 +500,14 @@ interval = 900
 min_pool = 5
 rate = 65
 max_hold = 21600
+
+[cover]
+# Dummy articles posted to the newsgroup, on average `rate` a day at
+# Poisson-random times (checked at each `flush`), through the pool: same
+# headers, hSub-like subject, padded sizes, signed and encrypted to a key
+# made for each and thrown away. A quiet server then does not show as a
+# quiet group, and an article cannot be assumed to be mail. 0 = none.
+rate = 48
 
 [send]
 # Recipients a nym may send to per UTC day (every recipient of a message

@@ -15,6 +15,7 @@
 //! - [`record`]: applies a decision in one transaction
 //! - [`outbox`]: hand-off after commit, back-off, `flush`
 //! - [`pool`]: which waiting items a pool round sends
+//! - [`cover`]: when the flush adds dummy articles, and their sizes
 //! - [`transport`]: spool, inews, sendmail (the only process spawning)
 //! - [`protocol`]: the wire formats, parser and writer together
 //! - [`openpgp`]: the OpenPGP layer for server and client (the only sequoia user)
@@ -29,6 +30,7 @@ pub mod channel;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod cover;
 pub mod deliver;
 pub mod exit;
 pub mod handle;

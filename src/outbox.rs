@@ -213,6 +213,40 @@ fn pool_round(cfg: &Config, store: &mut Store, lease: i64, teller: &mut Teller) 
     Ok((sent, failed))
 }
 
+/// Queue the dummy articles due since the last check ([`crate::cover`]),
+/// each in its own transaction so that memory holds one at a time.
+fn add_cover(cfg: &Config, store: &mut Store) -> Result<u32> {
+    let now = store::now();
+    let mut rng = rand::thread_rng();
+    let n = {
+        let tx = store.unchecked()?;
+        let n = crate::cover::due(store::meta_get(&tx, "last_cover")?, now, &cfg.cover, &mut rng);
+        store::meta_set(&tx, "last_cover", now)?;
+        tx.commit()?;
+        n
+    };
+    if n == 0 {
+        return Ok(0);
+    }
+    crate::admin::check_private(&cfg.key_path())?;
+    let mut key = ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?;
+    let d = &cfg.delivery;
+    for _ in 0..n {
+        let mut payload = vec![0u8; crate::cover::payload_len(&mut rng)];
+        rng.fill(payload.as_mut_slice());
+        let cert = crate::openpgp::throwaway_cert()?;
+        let wrap = crate::handle::Wrapping::default();
+        let item =
+            channel::aam::article_for(cfg, &mut key, &cert, &wrap, &mut &payload[..], payload.len(), None)
+                .map_err(|_| anyhow::anyhow!("dummy article could not be made"))?;
+        let delay = rng.gen_range(d.latency_min..=d.latency_max) as i64;
+        let tx = store.unchecked()?;
+        store::enqueue(&tx, &item, now + delay, 0)?;
+        tx.commit()?;
+    }
+    Ok(n)
+}
+
 pub struct FlushReport {
     pub sent: usize,
     pub failed: usize,
@@ -248,6 +282,17 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
     }
     // url@ requests wait for the timer: fetching never holds the MTA.
     answer_url_requests(cfg, &mut store);
+    // Dummies join the outbox before the pool round, to leave with mail.
+    match add_cover(cfg, &mut store) {
+        Ok(0) => {}
+        Ok(n) => log::info!("event=cover outcome=queued count={n}"),
+        // The error names no nym (dummies belong to none); it is about the
+        // server key or the database.
+        Err(e) => log::warn!(
+            "event=cover outcome=failed reason={}",
+            e.to_string().replace(char::is_whitespace, "_")
+        ),
+    }
     if cfg.pool.enabled {
         let (s, f) = pool_round(cfg, &mut store, lease, &mut teller)?;
         sent += s;

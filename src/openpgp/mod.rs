@@ -9,10 +9,12 @@
 //! - `encrypt`: what the server sends (sign+encrypt, symmetric layer).
 //! - `cert`: nym keys (parsing, the rules of PROTOCOL.md section 2, merge).
 //! - `armor`: finding an armored block in text.
+//! - `cover`: the throwaway key of a dummy article.
 //! - `holder`: the nym holder's side (key generation, requests, articles).
 
 mod armor;
 mod cert;
+mod cover;
 mod decrypt;
 mod encrypt;
 mod guard;
@@ -28,6 +30,7 @@ pub use armor::find_armor;
 pub use cert::{
     cert_bytes, cert_from_bytes, check_nym_cert, key_ids, merge, parse_certs, KeyProblem, NymKey,
 };
+pub use cover::throwaway_cert;
 pub use decrypt::{decrypt, decrypt_at, DecryptError, Decrypted, SigInfo};
 pub use encrypt::{
     armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into,

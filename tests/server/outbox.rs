@@ -202,3 +202,85 @@ fn the_pool_holds_mail_until_min_pool_sends_a_share_and_max_hold_sends_the_rest(
     s.admin(&["flush"]);
     assert_eq!(s.articles_for_hsub("panda").len(), base + 4, "items past max_hold stayed in the pool");
 }
+
+/// The header names of an article, in order, and the shape of each value
+/// that does not depend on the message (digits and hex folded).
+fn header_shape(a: &Article) -> Vec<String> {
+    a.headers
+        .lines()
+        .map(|l| {
+            let (name, value) = l.split_once(": ").unwrap_or((l, ""));
+            let value: String = match name {
+                "Subject" | "Message-ID" => {
+                    value.chars().map(|c| if c.is_ascii_hexdigit() { 'x' } else { c }).collect()
+                }
+                "Date" | "Injection-Date" => {
+                    value.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect()
+                }
+                _ => value.to_string(),
+            };
+            format!("{name}: {value}")
+        })
+        .collect()
+}
+
+/// `gpg --list-packets` without any secret key: what anyone sees of the
+/// packet structure (lengths of key material folded away).
+fn packet_shape(g: &Gpg, body: &str) -> Vec<String> {
+    let o = g.run(&["--list-packets"], body.as_bytes());
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &o.stderr;
+    text.lines()
+        .filter(|l| l.starts_with(':') || l.trim_start().starts_with("data:"))
+        .map(|l| l.split('[').next().unwrap_or(l).trim().to_string())
+        .collect()
+}
+
+#[test]
+fn dummy_articles_cannot_be_told_from_mail_but_by_the_nyms_key() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    let mail = b"From: bob@example.org\nTo: alice@nym.example\nSubject: lunch\n\nAt one?\n";
+    assert_eq!(s.deliver_raw("alice@nym.example", mail), 0);
+    let real = s
+        .articles_for_hsub("panda")
+        .into_iter()
+        .find(|a| g.decrypt(a.body.as_bytes()).stdout == mail)
+        .expect("the mail's article");
+    let mine: std::collections::HashSet<String> = s.articles().into_iter().map(|a| a.headers).collect();
+    // Ten dummies a second on average; the first flush starts the clock.
+    s.set("cover", "rate", "864000");
+    s.flush();
+    let mut dummies = Vec::new();
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let out = s.flush();
+        assert!(out.contains("failed 0"), "{out}");
+        dummies = s.articles().into_iter().filter(|a| !mine.contains(&a.headers)).collect();
+        if dummies.iter().any(|d| d.body.len() == real.body.len()) {
+            break;
+        }
+    }
+    assert!(!dummies.is_empty(), "no cover traffic at 10 a second");
+    let nobody = Gpg::new();
+    let mut same_class = 0;
+    let mut lengths = std::collections::BTreeSet::new();
+    for d in &dummies {
+        // Same headers in the same order, same forms of Subject,
+        // Message-ID and dates.
+        assert_eq!(header_shape(d), header_shape(&real), "\n{}\n--\n{}", d.headers, real.headers);
+        assert_eq!(d.subject.len(), real.subject.len());
+        // A server-signed, hidden-recipient encryption like the mail's.
+        assert_eq!(packet_shape(&nobody, &d.body), packet_shape(&nobody, &real.body));
+        // Neither the nym nor anyone else can open it.
+        let o = g.decrypt(d.body.as_bytes());
+        assert!(!o.ok, "a dummy opened with the nym's key");
+        assert!(o.stderr.contains("anonymous recipient"), "{}", o.stderr);
+        lengths.insert(d.body.len());
+        if d.body.len() == real.body.len() {
+            same_class += 1;
+        }
+    }
+    // Dummies come in the padding classes only (the real mail is in the
+    // smallest), and some of them in the mail's own.
+    assert!(same_class > 0, "no dummy of the mail's size class among {}: {lengths:?}", dummies.len());
+    assert!(lengths.len() <= 4, "{lengths:?}");
+}

@@ -93,8 +93,10 @@ impl Server {
         let config = home.join("nymgate.toml");
         let s = Server { dir, home, config };
         // Most tests follow one message at a time; tests/server/outbox.rs
-        // turns the pool (on by default) back on where it is tested.
+        // turns the pool and cover traffic (on by default) back on where
+        // they are tested.
         s.set("pool", "enabled", "false");
+        s.set("cover", "rate", "0");
         s
     }
 
