@@ -455,7 +455,7 @@ from = "Nobody <nobody@{d0}>"
 injection_host = "{d0}"
 complaints_to = "abuse@{d0}"
 # Every article is padded, inside its encryption, to one of a few sizes
-# (16, 64, 256 KiB, 1 MiB, then whole MiB), so that its size does not tell
+# (16, 64, 256, 704 KiB, then whole MiB), so that its size does not tell
 # which incoming mail it carries. GnuPG, sq and nym read padded articles as
 # any other. Off only to save bandwidth, at that cost.
 padding = true

@@ -20,9 +20,12 @@
 use std::io::{self, Write};
 
 /// The size classes, in bytes of the signed message: most mail, with its
-/// headers, fits the first. Above the last, sizes round up to whole
-/// multiples of [`STEP_ABOVE`].
-pub const CLASSES: [u64; 4] = [16 << 10, 64 << 10, 256 << 10, 1 << 20];
+/// headers, fits the first. The last, 704 KiB, is the largest whose
+/// article stays below INN's default `localmaxartsize` (1,000,000 bytes:
+/// about 978,000 with the armor) while holding the largest mail the shipped
+/// Postfix service accepts (`size=700000`). Above it, sizes round up to
+/// whole multiples of [`STEP_ABOVE`] (for news servers that take more).
+pub const CLASSES: [u64; 4] = [16 << 10, 64 << 10, 256 << 10, 704 << 10];
 
 /// The granularity above the largest class. Mail this large is rare
 /// enough to stand out anyway; a whole MiB hides its exact size while
@@ -110,12 +113,14 @@ mod tests {
         assert_eq!(target((16 << 10) + 1), 64 << 10);
         assert_eq!(target(64 << 10), 64 << 10);
         assert_eq!(target((64 << 10) + 1), 256 << 10);
-        assert_eq!(target((256 << 10) + 1), 1 << 20);
-        assert_eq!(target(1 << 20), 1 << 20);
+        assert_eq!(target((256 << 10) + 1), 704 << 10);
+        assert_eq!(target(704 << 10), 704 << 10);
     }
 
     #[test]
     fn above_the_last_class_sizes_round_up_to_whole_mebibytes() {
+        assert_eq!(target((704 << 10) + 1), 1 << 20);
+        assert_eq!(target(1 << 20), 1 << 20);
         assert_eq!(target((1 << 20) + 1), 2 << 20);
         assert_eq!(target((5 << 20) + 12345), 6 << 20);
         assert_eq!(target(20 << 20), 20 << 20);

@@ -312,9 +312,15 @@ fn articles_of_every_size_class_read_in_gpg_and_sq_as_if_unpadded() {
     let p = |f: &str| d.path().join(f);
     std::fs::write(p("server.pgp"), s.key_export()).unwrap();
     std::fs::write(p("alice.tsk"), g.ok(&["--export-secret-keys", "alice@nym.example"], b"")).unwrap();
-    // Two sizes in each class (16, 64, 256 KiB, 1 MiB, then whole MiB).
-    let sizes: [(usize, usize); 5] =
-        [(300, 12_000), (17_000, 60_000), (70_000, 250_000), (300_000, 1_000_000), (1_100_000, 2_000_000)];
+    // Two sizes in each class (16, 64, 256, 704 KiB, then whole MiB).
+    let sizes: [(usize, usize); 6] = [
+        (300, 12_000),
+        (17_000, 60_000),
+        (70_000, 250_000),
+        (300_000, 700_000),
+        (730_000, 1_000_000),
+        (1_100_000, 2_000_000),
+    ];
     let mut seen = s.articles_for_hsub("panda").len();
     let mut last_class_len = 0;
     for (i, &(small, large)) in sizes.iter().enumerate() {
