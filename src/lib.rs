@@ -15,6 +15,7 @@
 //! - [`record`]: applies a decision in one transaction
 //! - [`outbox`]: hand-off after commit, back-off, `flush`
 //! - [`pool`]: which waiting items a pool round sends
+//! - [`lifecycle`]: expiry warnings, expiry and inactivity, run by `flush`
 //! - [`transport`]: spool, inews, sendmail (the only process spawning)
 //! - [`protocol`]: the wire formats, parser and writer together
 //! - [`openpgp`]: the OpenPGP layer for server and client (the only sequoia user)
@@ -33,6 +34,7 @@ pub mod deliver;
 pub mod exit;
 pub mod handle;
 pub mod ingest;
+pub mod lifecycle;
 pub mod logging;
 pub mod openpgp;
 pub mod ops;
