@@ -598,7 +598,7 @@ pub fn erase_secret_subkeys(cert: Cert, fingerprints: &[String]) -> Result<Cert>
             other => other,
         })
         .collect();
-    Ok(Cert::from_packets(packets.into_iter())?)
+    Cert::from_packets(packets.into_iter())
 }
 
 /// Does the key still hold the secret of the subkey with this fingerprint?
