@@ -279,11 +279,13 @@ pub fn forget_activity(c: &impl Db) -> Result<usize> {
     )?)
 }
 
-/// Nyms last active on or before `day` (known days only): (id, active
-/// day, the active day an inactivity warning was sent for).
+/// Enabled nyms last active on or before `day` (known days only): (id,
+/// active day, the active day an inactivity warning was sent for). A
+/// disabled nym cannot act; what becomes of it is the operator's call.
 pub fn inactive_since(c: &impl Db, day: i64) -> Result<Vec<(i64, i64, i64)>> {
     let mut st = c.conn().prepare(
-        "SELECT id, active_day, inactive_warned FROM nyms WHERE active_day > 0 AND active_day <= ?1",
+        "SELECT id, active_day, inactive_warned FROM nyms
+         WHERE active_day > 0 AND active_day <= ?1 AND disabled = 0",
     )?;
     let v = st
         .query_map([day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

@@ -223,3 +223,20 @@ fn switching_the_inactivity_rule_off_forgets_the_activity_days() {
     flush_at(&s, now);
     assert_eq!(db_int(&s, "SELECT active_day FROM nyms"), Some(0));
 }
+
+#[test]
+fn the_inactivity_rule_leaves_a_disabled_nym_to_the_operator() {
+    let (s, _g) = server_with_nym("alice", "hsub: panda\n");
+    s.set("lifecycle", "inactive_warn_days", "90");
+    s.set("lifecycle", "inactive_delete_days", "120");
+    let now = nymgate::store::now();
+    flush_at(&s, now);
+    assert!(s.admin(&["nym", "disable", "alice@nym.example"]).status.success());
+    let before = s.articles().len();
+    flush_at(&s, now + 200 * DAY);
+    assert!(String::from_utf8_lossy(&s.admin(&["nym", "list"]).stdout).contains("disabled"));
+    assert_eq!(s.articles().len(), before, "a disabled nym is not warned");
+    assert!(s.admin(&["nym", "enable", "alice@nym.example"]).status.success());
+    let log = flush_at(&s, now + 200 * DAY);
+    assert!(log.contains("event=inactive outcome=erased count=1"), "{log}");
+}
