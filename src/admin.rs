@@ -205,26 +205,36 @@ fn find_nym_tx(c: &store::Tx, addr: &str) -> Result<store::Nym> {
 
 pub fn nym_delete(cfg: &Config, addr: &str) -> Result<()> {
     let mut store = open_store(cfg)?;
-    let tx = store.write()?;
-    let n = find_nym_tx(&tx, addr)?;
-    store::delete_nym(&tx, n.id)?;
-    tx.commit()?;
-    crate::recipients::rewrite_or_log(cfg, &mut store);
-    store.scrub_wal()?;
+    erase_in(cfg, &mut store, |tx| Ok(vec![find_nym_tx(tx, addr)?.id]))?;
     Ok(())
 }
 
-/// `nym expire` (and every flush): erase nyms whose key has expired, as a
-/// delete does, and take them out of the recipient table. Returns how many.
+/// `nym expire` (and every flush): erase nyms whose key has expired (more
+/// than `[lifecycle] expire_grace` days ago), as a delete does, and take
+/// them out of the recipient table. Returns how many.
 pub fn nym_expire(cfg: &Config) -> Result<usize> {
     let mut store = open_store(cfg)?;
     expire_in(cfg, &mut store)
 }
 
 pub fn expire_in(cfg: &Config, store: &mut Store) -> Result<usize> {
-    let now = store::now();
+    let cutoff = store::now() - cfg.lifecycle.expire_grace as i64 * 86400;
+    erase_in(cfg, store, |tx| store::expired_ids(tx, cutoff))
+}
+
+/// The one erase of nyms, for a delete by the operator, expiry and the
+/// inactivity rule: the nyms `select` names under the write lock are
+/// deleted with their key index (the database overwrites freed pages:
+/// `secure_delete`), the recipient table is rewritten without them, and
+/// the write-ahead log is folded in and emptied so that no copy of their
+/// pages stays there. Returns how many were erased.
+pub fn erase_in(
+    cfg: &Config,
+    store: &mut Store,
+    select: impl FnOnce(&store::Tx) -> Result<Vec<i64>>,
+) -> Result<usize> {
     let tx = store.write()?;
-    let ids = store::expired_ids(&tx, now)?;
+    let ids = select(&tx)?;
     for id in &ids {
         store::delete_nym(&tx, *id)?;
     }

@@ -119,6 +119,6 @@ pub enum NymCmd {
     Enable { address: String },
     /// Delete a nym, its key and options, leaving nothing recoverable.
     Delete { address: String },
-    /// Delete every nym whose key has expired.
+    /// Delete every nym whose key has expired (more than `[lifecycle] expire_grace` days ago).
     Expire,
 }

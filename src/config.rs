@@ -30,6 +30,8 @@ pub struct Config {
     #[serde(default)]
     pub cover: Cover,
     #[serde(default)]
+    pub lifecycle: Lifecycle,
+    #[serde(default)]
     pub send: Send,
     #[serde(default)]
     pub url: Url,
@@ -229,6 +231,39 @@ impl Default for Cover {
     }
 }
 
+/// The life of a nym after its creation (docs/operators.md, "The life of
+/// a nym"): warnings before its key expires, erasure after, and the
+/// optional inactivity rule. All of it runs in `flush`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lifecycle {
+    /// Days before the key's expiry at which the nym is warned, once each
+    /// per expiry date (a refresh with a new expiry re-arms them).
+    pub warn_days: Vec<u32>,
+    /// Days after the key's expiry before the nym is erased.
+    pub expire_grace: u32,
+    /// Days without a signed request after which the nym is warned; 0: off.
+    pub inactive_warn_days: u32,
+    /// Days without a signed request after which the nym is erased; 0: off.
+    pub inactive_delete_days: u32,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle { warn_days: vec![14, 2], expire_grace: 0, inactive_warn_days: 0, inactive_delete_days: 0 }
+    }
+}
+
+impl Lifecycle {
+    /// Is the inactivity rule on (and so the last-activity day kept)?
+    pub fn tracks_activity(&self) -> bool {
+        self.inactive_warn_days > 0 || self.inactive_delete_days > 0
+    }
+}
+
+/// Longest period the lifecycle settings take, in days (100 years).
+const MAX_DAYS: u32 = 36_500;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Send {
@@ -355,6 +390,21 @@ impl Config {
         }
         if self.pool.max_hold == 0 {
             bail!("pool.max_hold must be at least 1 second");
+        }
+        let l = &mut self.lifecycle;
+        if l.warn_days.len() > 8 || l.warn_days.iter().any(|d| !(1..=MAX_DAYS).contains(d)) {
+            bail!("lifecycle.warn_days takes at most 8 numbers of days, each from 1 to {MAX_DAYS}");
+        }
+        l.warn_days.sort_unstable_by(|a, b| b.cmp(a));
+        l.warn_days.dedup();
+        if [l.expire_grace, l.inactive_warn_days, l.inactive_delete_days].iter().any(|d| *d > MAX_DAYS) {
+            bail!("lifecycle periods are at most {MAX_DAYS} days");
+        }
+        if l.inactive_warn_days > 0
+            && l.inactive_delete_days > 0
+            && l.inactive_warn_days >= l.inactive_delete_days
+        {
+            bail!("lifecycle.inactive_warn_days must be below lifecycle.inactive_delete_days");
         }
         if self.news.transport == NewsTransport::Inews && self.news.inews.is_empty() {
             bail!("news.inews is empty");
@@ -508,6 +558,19 @@ max_hold = 21600
 # made for each and thrown away. A quiet server then does not show as a
 # quiet group, and an article cannot be assumed to be mail. 0 = none.
 rate = 48
+[lifecycle]
+# Days before a nym's key expires at which it is told how to renew (a key
+# refresh with a new expiry, or `nym renew`), once each per expiry date.
+warn_days = [14, 2]
+# Days after the key expired before `flush` erases the nym, with its key
+# and options, as a delete does.
+expire_grace = 0
+# Optional inactivity rule, 0 = off: days without a signed request to
+# config@, send@ or url@ after which the nym is warned, and erased.
+# nym.alias.net used 90 and 120. While it is on, the server keeps each
+# nym's last day of activity (a UTC day, nothing finer); while off, none.
+inactive_warn_days = 0
+inactive_delete_days = 0
 
 [send]
 # Recipients a nym may send to per UTC day (every recipient of a message
@@ -587,6 +650,35 @@ mod tests {
         assert_eq!(c.news.from, "Nobody <nobody@d.example>");
         assert_eq!(c.send.daily_limit, 50);
         assert_eq!(c.limits.hsub_length, 48);
+    }
+
+    #[test]
+    fn lifecycle_defaults_warn_at_14_and_2_days_and_keep_no_activity() {
+        let c = Config::for_tests(&["nym.example"]);
+        assert_eq!(c.lifecycle.warn_days, vec![14, 2]);
+        assert_eq!(c.lifecycle.expire_grace, 0);
+        assert!(!c.lifecycle.tracks_activity());
+    }
+
+    #[test]
+    fn lifecycle_values_are_checked_and_warn_days_sorted() {
+        let load = |l: &str| -> Result<Config> {
+            let mut c: Config =
+                toml::from_str(&format!("home = \"/h\"\ndomains = [\"d.example\"]\n[lifecycle]\n{l}\n"))?;
+            c.normalise()?;
+            Ok(c)
+        };
+        let c = load("warn_days = [2, 30, 2, 7]").unwrap();
+        assert_eq!(c.lifecycle.warn_days, vec![30, 7, 2]);
+        assert!(load("warn_days = [0]").is_err());
+        assert!(load("warn_days = [1,2,3,4,5,6,7,8,9]").is_err());
+        assert!(load("inactive_warn_days = 120\ninactive_delete_days = 90").is_err());
+        assert!(load("inactive_warn_days = 90\ninactive_delete_days = 90").is_err());
+        assert!(load("expire_grace = 40000").is_err());
+        let c = load("inactive_warn_days = 90\ninactive_delete_days = 120").unwrap();
+        assert!(c.lifecycle.tracks_activity());
+        assert!(load("inactive_delete_days = 120").unwrap().lifecycle.tracks_activity());
+        assert!(load("warn_days = []").unwrap().lifecycle.warn_days.is_empty());
     }
 
     #[test]

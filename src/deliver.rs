@@ -282,7 +282,10 @@ pub fn request(
         let blocklist = if service == Service::Send { ctx.blocklist()?.to_vec() } else { Vec::new() };
         let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &blocklist };
         let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
-        let d = handle::dispatch(&view, service, &req, key);
+        let mut d = handle::dispatch(&view, service, &req, key);
+        if let Some(c) = handle::lifecycle::activity(&view, &req, &d.effects) {
+            d.effects.changes.push(c);
+        }
         let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
         match ctx.record(digest, &d, rendered.items)? {
             Applied::Committed(c) => return Ok(finish(ctx, &d, c)),

@@ -16,6 +16,7 @@
 //! - [`outbox`]: hand-off after commit, back-off, `flush`
 //! - [`pool`]: which waiting items a pool round sends
 //! - [`cover`]: when the flush adds dummy articles, and their sizes
+//! - [`lifecycle`]: expiry warnings, expiry and inactivity, run by `flush`
 //! - [`transport`]: spool, inews, sendmail (the only process spawning)
 //! - [`protocol`]: the wire formats, parser and writer together
 //! - [`openpgp`]: the OpenPGP layer for server and client (the only sequoia user)
@@ -35,6 +36,7 @@ pub mod deliver;
 pub mod exit;
 pub mod handle;
 pub mod ingest;
+pub mod lifecycle;
 pub mod logging;
 pub mod openpgp;
 pub mod ops;

@@ -257,10 +257,13 @@ pub struct FlushReport {
 /// transactions so that deliveries and other flushes keep going.
 pub fn flush(cfg: &Config) -> Result<FlushReport> {
     let mut store = open_store(cfg)?;
-    // Expired nyms are erased by the timer, with the same erase as a delete.
-    let expired = crate::admin::expire_in(cfg, &mut store)?;
-    if expired > 0 {
-        log::info!("event=expire outcome=erased count={expired}");
+    // The life of a nym: expired (and, if the operator wants it, inactive)
+    // nyms are erased with the same erase as a delete; nyms whose key
+    // expires soon, or that have been silent, are warned.
+    // A failure here (a busy database) must not stop the hand-offs below:
+    // the next flush does it.
+    if crate::lifecycle::run(cfg, &mut store).is_err() {
+        log::warn!("event=lifecycle outcome=deferred");
     }
     // A recipient table that a failed rewrite left stale (or that was
     // moved) is repaired here, so a new nym is never refused for long.

@@ -75,7 +75,7 @@ pub fn apply(
     for c in &effects.changes {
         match c {
             Change::InsertNym { nym, keyids } => {
-                store::insert_nym(
+                let id = store::insert_nym(
                     &tx,
                     &NewNym {
                         local: &nym.local,
@@ -88,10 +88,26 @@ pub fn apply(
                         acksend: nym.acksend,
                     },
                 )?;
+                if cfg.lifecycle.tracks_activity() {
+                    store::set_active_day(&tx, id, now.div_euclid(86400))?;
+                }
                 done.held.extend(store::held_for(&tx, keyids, now)?);
                 roster_changed = true;
             }
-            Change::UpdateCert { id, cert, expires } => store::update_cert(&tx, *id, cert, *expires)?,
+            Change::UpdateCert { id, cert, expires } => {
+                store::update_cert(&tx, *id, cert, *expires)?;
+                // Only the holder can make new self-signatures: a refresh
+                // is a sign of life.
+                if cfg.lifecycle.tracks_activity() {
+                    store::set_active_day(&tx, *id, now.div_euclid(86400))?;
+                }
+            }
+            // The day only, and only while the inactivity rule wants it.
+            Change::Active { id } => {
+                if cfg.lifecycle.tracks_activity() {
+                    store::set_active_day(&tx, *id, now.div_euclid(86400))?;
+                }
+            }
             Change::UpdateOptions(n) => store::update_options(&tx, n)?,
             Change::DeleteNym { id } => {
                 store::delete_nym(&tx, *id)?;

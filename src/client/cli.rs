@@ -46,6 +46,7 @@ pub enum Command {
     Config(ConfigArgs),
     Delete(DeleteArgs),
     Renew(RenewArgs),
+    Rotate(RotateArgs),
     Url(UrlArgs),
     Fetch(FetchArgs),
     Read(ReadArgs),
@@ -320,6 +321,26 @@ pub struct RenewArgs {
     /// New key lifetime from now: e.g. 6m, 1y, 30d, or `never`.
     #[arg(long, default_value = "1y", value_name = "TIME")]
     pub expire: String,
+
+    #[command(flatten)]
+    pub handoff: Handoff,
+}
+
+/// Rotate the nym's encryption subkey, for forward secrecy.
+///
+/// A new encryption subkey is added to the nym key (valid as long as the
+/// key) and the public key is sent to config@DOMAIN as a key refresh. The
+/// server encrypts to the newest encryption subkey only, so from the
+/// refresh on, articles are written to the new one. The secret of the old
+/// subkey is erased when the server's "Nym key refreshed" notice is read
+/// (`nym fetch`, `nym read`): from then on nobody who gets hold of this
+/// store can read what was encrypted to the old subkey, and neither can
+/// you. Read (and save) the messages you want to keep first. `nym list`
+/// shows `rotation=pending` until then.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The nym.
+    pub address: String,
 
     #[command(flatten)]
     pub handoff: Handoff,

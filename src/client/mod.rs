@@ -104,6 +104,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Config(a) => ctx.config(a).map(|_| 0),
         Command::Delete(a) => ctx.delete(a).map(|_| 0),
         Command::Renew(a) => ctx.renew(a).map(|_| 0),
+        Command::Rotate(a) => ctx.rotate(a).map(|_| 0),
         Command::Url(a) => ctx.url(a).map(|_| 0),
         Command::Fetch(a) => ctx.fetch(a).map(|_| 0),
         Command::Read(a) => ctx.read(a),

@@ -79,6 +79,10 @@ pub struct NymRecord {
     /// A key refresh was sent and the server has not confirmed it yet.
     #[serde(default)]
     pub refresh_pending: bool,
+    /// `nym rotate`: fingerprints of the old encryption subkeys whose
+    /// secrets are erased once the server confirms the refresh.
+    #[serde(default)]
+    pub rotation_pending: Vec<String>,
 }
 
 /// The state a server notice puts a nym in, by the notice's Subject

@@ -12,6 +12,7 @@ pub mod create;
 pub mod forward;
 pub mod gate;
 pub mod inbound;
+pub mod lifecycle;
 pub mod outcome;
 pub mod reconfigure;
 pub mod send;
@@ -139,6 +140,9 @@ pub enum Change {
     Hold { recipient: String, raw: Vec<u8>, keyids: Vec<String>, until: i64 },
     /// A url@ request for the flush timer (its plaintext, rewritten).
     QueueUrl { request: Vec<u8> },
+    /// A signed request from the nym: its last-activity day, kept only
+    /// while the inactivity rule is on.
+    Active { id: i64 },
 }
 
 /// A condition checked under the write lock, since the view was read

@@ -96,11 +96,13 @@ fn check_nym_cert_inner(cert: &Cert, hosts: impl Fn(&str) -> bool) -> Result<Nym
         }
     }
     let (local, domain) = found.ok_or(KeyProblem::NoAddress)?;
-    // Every key the server will encrypt to must really take encryption:
+    // Every key the server may encrypt to must really take encryption:
     // a key can carry the encryption flags on an algorithm that cannot
     // encrypt (Ed25519) or on a point that gives no shared secret (all
     // zeros). Found only at send time, that would be a failure retried
-    // forever instead of a refused key.
+    // forever instead of a refused key. The server writes to the newest
+    // one only, but an older one becomes the newest when a later one
+    // expires, so all of them are probed.
     let keys = encryption_keys(&vc);
     if keys.is_empty() || !keys.iter().all(|ka| can_encrypt(ka.key())) {
         return Err(KeyProblem::NoEncryption);
@@ -122,6 +124,24 @@ pub(super) fn encryption_keys<'a>(vc: &ValidCert<'a>) -> Vec<ValidErasedKeyAmalg
     } else {
         keys
     }
+}
+
+/// The one key a message to this certificate is encrypted to: of the
+/// keys [`encryption_keys`] finds, the one created last (what GnuPG
+/// chooses). A holder who adds a new encryption subkey and destroys the
+/// old secret cannot be read through the old one any more: forward
+/// secrecy for holders who rotate. Among keys of the same creation time
+/// the last in the certificate wins, so the choice is stable.
+pub(super) fn newest_encryption_key<'a>(
+    vc: &ValidCert<'a>,
+) -> Option<ValidErasedKeyAmalgamation<'a, PublicParts>> {
+    let mut newest: Option<ValidErasedKeyAmalgamation<'a, PublicParts>> = None;
+    for ka in encryption_keys(vc) {
+        if newest.as_ref().is_none_or(|n| ka.key().creation_time() >= n.key().creation_time()) {
+            newest = Some(ka);
+        }
+    }
+    newest
 }
 
 /// Does encrypting a session key to `key` work? One public-key operation:
@@ -191,8 +211,9 @@ mod tests {
 
     #[test]
     fn one_broken_encryption_key_beside_a_good_one_is_refused() {
-        // The server encrypts to every encryption key at once, so one that
-        // cannot take it breaks every message.
+        // The server writes to the newest encryption key, and an older one
+        // takes its place when it expires: one that cannot take
+        // encryption would break messages then.
         let good = Key4::generate_ecc(false, Curve::Cv25519).unwrap().parts_into_public();
         let cert = with_encryption_subkey("erin@nym.example", good.into());
         assert!(check_nym_cert(&cert, hosted).is_ok());

@@ -9,7 +9,7 @@ use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Rec
 use openpgp::types::Features;
 use openpgp::Cert;
 
-use super::cert::encryption_keys;
+use super::cert::newest_encryption_key;
 use super::{policy, ServerKey};
 use crate::protocol::padding;
 
@@ -20,7 +20,8 @@ use crate::protocol::padding;
 /// shows it (`--verify-options show-notations`) and accepts it.
 pub const NOTICE_NOTATION: &str = "notice@nymgate.invalid";
 
-/// Sign `payload` with the server key and encrypt it to `cert`. With
+/// Sign `payload` with the server key and encrypt it to `cert` (to its
+/// newest valid encryption subkey only). With
 /// `hidden`, the recipient key IDs are the wildcard, so the message does
 /// not name its reader (what `gpg --throw-keyids` does).
 pub fn sign_encrypt(server: &mut ServerKey, cert: &Cert, payload: &[u8], hidden: bool) -> Result<Vec<u8>> {
@@ -64,17 +65,11 @@ pub fn sign_encrypt_padded_into(
     pad: bool,
 ) -> Result<()> {
     let vc = cert.with_policy(policy(), None)?;
-    let keys = encryption_keys(&vc);
-    if keys.is_empty() {
-        return Err(anyhow!("nym key has no usable encryption key"));
-    }
-    let recipients: Vec<Recipient> = keys
-        .iter()
-        .map(|ka| {
-            let id = if hidden { None } else { Some(ka.key().keyid().into()) };
-            Recipient::new(seipdv1(), id, ka.key())
-        })
-        .collect();
+    // The newest encryption key only, as GnuPG does (forward secrecy for
+    // holders who rotate their encryption subkey).
+    let ka = newest_encryption_key(&vc).ok_or_else(|| anyhow!("nym key has no usable encryption key"))?;
+    let id = if hidden { None } else { Some(ka.key().keyid().into()) };
+    let recipients = vec![Recipient::new(seipdv1(), id, ka.key())];
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
@@ -220,5 +215,91 @@ mod tests {
         let mut plain = Vec::new();
         sign_encrypt_into(&mut plain, &mut key, &alice, &mut &b"short"[..], true, None).unwrap();
         assert!(plain.len() < 2048, "{}", plain.len());
+    }
+}
+
+#[cfg(test)]
+mod newest_key_tests {
+    use sequoia_openpgp as openpgp;
+
+    use openpgp::cert::prelude::*;
+    use openpgp::packet::key::Key4;
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::packet::Packet;
+    use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+    use openpgp::types::{Curve, KeyFlags, SignatureType};
+    use std::time::{Duration, SystemTime};
+
+    use super::super::testkit::server;
+    use super::*;
+
+    /// A nym key made an hour ago with one encryption subkey (`first`),
+    /// and a second one (`added`) bound after it, created `offset`
+    /// seconds after the first. Returns (cert, first, added).
+    fn two_encryption_subkeys(offset: i64) -> (Cert, openpgp::KeyID, openpgp::KeyID) {
+        let t0 = SystemTime::now() - Duration::from_secs(3600);
+        let (cert, _) = CertBuilder::new()
+            .set_creation_time(t0)
+            .add_userid("rot@nym.example")
+            .add_signing_subkey()
+            .add_transport_encryption_subkey()
+            .generate()
+            .unwrap();
+        let old = cert.keys().subkeys().find(|k| k.key().pk_algo().for_encryption()).unwrap().key().keyid();
+        let mut primary =
+            cert.primary_key().key().clone().parts_into_secret().unwrap().into_keypair().unwrap();
+        let mut k = Key4::generate_ecc(false, Curve::Cv25519).unwrap();
+        let at = if offset >= 0 {
+            t0 + Duration::from_secs(offset as u64)
+        } else {
+            t0 - Duration::from_secs(offset.unsigned_abs())
+        };
+        k.set_creation_time(at).unwrap();
+        let k: openpgp::packet::Key<_, openpgp::packet::key::SubordinateRole> = k.parts_into_public().into();
+        let flags = KeyFlags::empty().set_transport_encryption().set_storage_encryption();
+        let builder = SignatureBuilder::new(SignatureType::SubkeyBinding).set_key_flags(flags).unwrap();
+        let binding = k.bind(&mut primary, &cert, builder).unwrap();
+        let new = k.keyid();
+        let cert = cert.insert_packets(vec![Packet::from(k), binding.into()]).unwrap().0;
+        (cert, old, new)
+    }
+
+    /// The key IDs the message's PKESK packets name.
+    fn recipients_of(armored: &[u8]) -> Vec<openpgp::KeyID> {
+        let mut ids = Vec::new();
+        let mut ppr = PacketParser::from_bytes(armored).unwrap();
+        while let PacketParserResult::Some(pp) = ppr {
+            if let Packet::PKESK(p) = &pp.packet {
+                ids.push(p.recipient().map(openpgp::KeyID::from).unwrap_or_else(openpgp::KeyID::wildcard));
+            }
+            ppr = pp.recurse().unwrap().1;
+        }
+        ids
+    }
+
+    #[test]
+    fn postings_are_encrypted_to_the_newest_encryption_subkey_only() {
+        let (cert, old, new) = two_encryption_subkeys(600);
+        let vc = cert.with_policy(policy(), None).unwrap();
+        assert_eq!(super::super::cert::encryption_keys(&vc).len(), 2, "both subkeys are valid");
+        let msg = sign_encrypt(&mut server(), &cert, b"hello", false).unwrap();
+        assert_eq!(recipients_of(&msg), vec![new.clone()]);
+        assert_ne!(old, new);
+        // Hidden recipient: still one encrypted session key, not two.
+        let msg = sign_encrypt(&mut server(), &cert, b"hello", true).unwrap();
+        assert_eq!(recipients_of(&msg).len(), 1);
+    }
+
+    #[test]
+    fn the_newest_is_chosen_by_creation_time_not_by_position() {
+        // The subkey bound last was created before the first one: the
+        // first one is the newest.
+        let (cert, first, added) = two_encryption_subkeys(-600);
+        let vc = cert.with_policy(policy(), None).unwrap();
+        assert_eq!(super::super::cert::encryption_keys(&vc).len(), 2, "both subkeys are valid");
+        let chosen = super::super::cert::newest_encryption_key(&vc).unwrap();
+        assert_eq!(chosen.key().keyid(), first);
+        assert_eq!(recipients_of(&sign_encrypt(&mut server(), &cert, b"x", false).unwrap()), vec![first]);
+        assert_ne!(chosen.key().keyid(), added);
     }
 }

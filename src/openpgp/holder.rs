@@ -522,9 +522,120 @@ fn open_article_inner(body: &str, keys: &[Cert], passwords: &[String], server: &
     })
 }
 
+/// `nym rotate`: a new encryption subkey for the nym key, of the kind of
+/// the newest one it has (RSA of the same size, else Cv25519), valid as
+/// long as the primary key, its secret protected with `password` if the
+/// key is. `stored` is the key as kept (perhaps locked), `unlocked` the
+/// same with usable secrets. Returns the new key and the fingerprints of
+/// the encryption subkeys it had before, whose secrets
+/// [`erase_secret_subkeys`] removes once the server confirmed.
+pub fn add_encryption_subkey(
+    stored: Cert,
+    unlocked: &Cert,
+    password: Option<&Passphrase>,
+) -> Result<(Cert, Vec<String>)> {
+    use openpgp::packet::key::{Key4, SecretParts, SubordinateRole};
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::types::{Curve, KeyFlags, PublicKeyAlgorithm, SignatureType};
+    let p = super::policy();
+    let vc = unlocked.with_policy(p, None)?;
+    let old: Vec<_> = super::cert::encryption_keys(&vc);
+    let newest = super::cert::newest_encryption_key(&vc);
+    let old_fprs: Vec<String> = old.iter().map(|ka| ka.key().fingerprint().to_hex()).collect();
+    // The new subkey must be visibly the newest: creation times count in
+    // seconds.
+    if let Some(t) = newest.as_ref().map(|k| k.key().creation_time()) {
+        while std::time::SystemTime::now() < t + Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let rsa_bits = newest.as_ref().and_then(|k| {
+        #[allow(deprecated)]
+        let rsa =
+            matches!(k.key().pk_algo(), PublicKeyAlgorithm::RSAEncryptSign | PublicKeyAlgorithm::RSAEncrypt);
+        if rsa {
+            k.key().mpis().bits()
+        } else {
+            None
+        }
+    });
+    let key: Key<SecretParts, SubordinateRole> = match rsa_bits {
+        Some(bits) => Key4::generate_rsa(bits.clamp(2048, 4096))?.into(),
+        None => Key4::generate_ecc(false, Curve::Cv25519)?.into(),
+    };
+    let created = key.creation_time();
+    let mut primary = unlocked.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
+    let flags = KeyFlags::empty().set_transport_encryption().set_storage_encryption();
+    let mut builder = SignatureBuilder::new(SignatureType::SubkeyBinding).set_key_flags(flags)?;
+    if let Some(until) = vc.primary_key().key_expiration_time() {
+        let left =
+            until.duration_since(created).map_err(|_| anyhow!("the nym key has expired; renew it first"))?;
+        builder = builder.set_key_validity_period(left)?;
+    }
+    let binding = key.bind(&mut primary, unlocked, builder)?;
+    let key = match password {
+        Some(pw) => key.encrypt_secret(&pw.0)?,
+        None => key,
+    };
+    let (cert, _) = stored.insert_packets(vec![Packet::from(key), binding.into()])?;
+    Ok((cert, old_fprs))
+}
+
+/// Remove the secret parts of the subkeys with these fingerprints (hex),
+/// keeping their public parts and signatures: the old encryption subkeys
+/// after a rotation. What was encrypted to them can no longer be read
+/// with this key.
+pub fn erase_secret_subkeys(cert: Cert, fingerprints: &[String]) -> Result<Cert> {
+    let gone = |k: &Key<openpgp::packet::key::SecretParts, openpgp::packet::key::SubordinateRole>| {
+        fingerprints.iter().any(|f| f.eq_ignore_ascii_case(&k.fingerprint().to_hex()))
+    };
+    // A plain Cert::into_packets would drop every secret.
+    let packets: Vec<Packet> = cert
+        .into_tsk()
+        .into_packets()
+        .map(|p| match p {
+            Packet::SecretSubkey(k) if gone(&k) => Packet::PublicSubkey(k.take_secret().0),
+            other => other,
+        })
+        .collect();
+    Cert::from_packets(packets.into_iter())
+}
+
+/// Does the key still hold the secret of the subkey with this fingerprint?
+pub fn has_secret(cert: &Cert, fingerprint: &str) -> bool {
+    cert.keys().secret().any(|ka| ka.key().fingerprint().to_hex().eq_ignore_ascii_case(fingerprint))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_adds_the_newest_encryption_subkey_and_erases_the_old_secret_on_request() {
+        let pw: Passphrase = "pass".into();
+        let locked =
+            generate("rot@nym.example", Some(Duration::from_secs(86400 * 30)), false, Some(pw.clone()))
+                .unwrap();
+        let unlocked = unlock(locked.clone(), &pw).unwrap();
+        let (rotated, old) = add_encryption_subkey(locked, &unlocked, Some(&pw)).unwrap();
+        assert_eq!(old.len(), 1);
+        assert!(is_protected(&rotated), "the new secret is protected like the others");
+        check_nym_key(&rotated, "rot@nym.example").unwrap();
+        let vc = rotated.with_policy(super::super::policy(), None).unwrap();
+        let newest = super::super::cert::newest_encryption_key(&vc).unwrap().key().fingerprint().to_hex();
+        assert_ne!(newest, old[0]);
+        // As long as the primary key.
+        let sub = vc.keys().subkeys().find(|k| k.key().fingerprint().to_hex() == newest).unwrap();
+        assert_eq!(sub.key_expiration_time(), vc.primary_key().key_expiration_time());
+        assert!(has_secret(&rotated, &newest) && has_secret(&rotated, &old[0]));
+        // A message to the rotated key opens with the new subkey alone.
+        let erased = erase_secret_subkeys(rotated, &old).unwrap();
+        assert!(!has_secret(&erased, &old[0]));
+        assert!(has_secret(&erased, &newest));
+        let msg = encrypt(b"after", &[&erased], None).unwrap();
+        let opened = unlock(erased, &pw).unwrap();
+        assert!(open_article(&msg, &[opened], &[], &[]).is_ok());
+    }
 
     #[test]
     fn expiry_parsing() {

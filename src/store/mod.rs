@@ -110,9 +110,31 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 4: the life of a nym (crate::lifecycle). Which expiry warnings were
+    // sent, for which expiry date (a refresh with a new date re-arms them);
+    // the last UTC day of a signed request, kept only while the inactivity
+    // rule is on (0: not kept); and which day an inactivity warning was
+    // sent for.
+    r#"
+    ALTER TABLE nyms ADD COLUMN expiry_warned_for INTEGER;
+    ALTER TABLE nyms ADD COLUMN expiry_warned_days INTEGER;
+    ALTER TABLE nyms ADD COLUMN active_day INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE nyms ADD COLUMN inactive_warned INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
+/// Seconds since the epoch: the server's clock.
+///
+/// Test hook: in debug builds only (what `cargo test` builds), the
+/// environment variable `NYMGATE_TEST_NOW` (seconds since the epoch)
+/// replaces the system clock, so that the integration tests can run
+/// `flush` weeks ahead (key expiry, inactivity). A release build ignores
+/// it.
 pub fn now() -> i64 {
+    #[cfg(debug_assertions)]
+    if let Some(t) = std::env::var("NYMGATE_TEST_NOW").ok().and_then(|v| v.trim().parse::<i64>().ok()) {
+        return t;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

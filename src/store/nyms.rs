@@ -212,11 +212,100 @@ pub fn all_addresses(c: &impl Db) -> Result<Vec<(String, String)>> {
     Ok(v)
 }
 
-/// Nyms whose key expired at or before `now`: (id).
-pub fn expired_ids(c: &impl Db, now: i64) -> Result<Vec<i64>> {
+/// Nyms whose key expired at or before `cutoff`: (id).
+pub fn expired_ids(c: &impl Db, cutoff: i64) -> Result<Vec<i64>> {
     let mut st = c.conn().prepare("SELECT id FROM nyms WHERE expires IS NOT NULL AND expires <= ?1")?;
-    let v = st.query_map([now], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let v = st.query_map([cutoff], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(v)
+}
+
+/// What the expiry warnings need of a nym, without its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryState {
+    pub id: i64,
+    pub expires: i64,
+    /// The expiry date the warnings sent so far were about.
+    pub warned_for: Option<i64>,
+    /// The fewest days before expiry of the warnings sent for it.
+    pub warned_days: Option<i64>,
+}
+
+/// Nyms whose key expires after `now` and at or before `until`.
+pub fn expiring(c: &impl Db, now: i64, until: i64) -> Result<Vec<ExpiryState>> {
+    let mut st = c.conn().prepare(
+        "SELECT id, expires, expiry_warned_for, expiry_warned_days FROM nyms
+         WHERE expires IS NOT NULL AND expires > ?1 AND expires <= ?2 AND disabled = 0",
+    )?;
+    let v = st
+        .query_map([now, until], |r| {
+            Ok(ExpiryState {
+                id: r.get(0)?,
+                expires: r.get(1)?,
+                warned_for: r.get(2)?,
+                warned_days: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// Record that the warning `days` before `expires` went out; false (and
+/// nothing changed) if the nym is gone or its expiry moved meanwhile.
+pub fn set_expiry_warned(c: &impl Db, id: i64, expires: i64, days: i64) -> Result<bool> {
+    let n = c.conn().execute(
+        "UPDATE nyms SET expiry_warned_for = ?2, expiry_warned_days = ?3 WHERE id = ?1 AND expires = ?2",
+        params![id, expires, days],
+    )?;
+    Ok(n == 1)
+}
+
+/// A signed request from nym `id` on UTC day `day`.
+pub fn set_active_day(c: &impl Db, id: i64, day: i64) -> Result<()> {
+    c.conn().execute("UPDATE nyms SET active_day = ?2 WHERE id = ?1", params![id, day])?;
+    Ok(())
+}
+
+/// The inactivity rule was switched on: nyms without a known day start
+/// counting from `day`.
+pub fn start_activity(c: &impl Db, day: i64) -> Result<usize> {
+    Ok(c.conn().execute("UPDATE nyms SET active_day = ?1 WHERE active_day = 0", [day])?)
+}
+
+/// The inactivity rule is off: forget every activity day.
+pub fn forget_activity(c: &impl Db) -> Result<usize> {
+    Ok(c.conn().execute(
+        "UPDATE nyms SET active_day = 0, inactive_warned = 0 WHERE active_day != 0 OR inactive_warned != 0",
+        [],
+    )?)
+}
+
+/// Enabled nyms last active on or before `day` (known days only): (id,
+/// active day, the active day an inactivity warning was sent for). A
+/// disabled nym cannot act; what becomes of it is the operator's call.
+pub fn inactive_since(c: &impl Db, day: i64) -> Result<Vec<(i64, i64, i64)>> {
+    let mut st = c.conn().prepare(
+        "SELECT id, active_day, inactive_warned FROM nyms
+         WHERE active_day > 0 AND active_day <= ?1 AND disabled = 0",
+    )?;
+    let v = st
+        .query_map([day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// The ids of [`inactive_since`], for the erase under the write lock.
+pub fn inactive_ids(c: &impl Db, day: i64) -> Result<Vec<i64>> {
+    Ok(inactive_since(c, day)?.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// Record the inactivity warning for the nym's current active day; false
+/// if it was active meanwhile (or is gone).
+pub fn set_inactive_warned(c: &impl Db, id: i64, active_day: i64) -> Result<bool> {
+    let n = c.conn().execute(
+        "UPDATE nyms SET inactive_warned = ?2 WHERE id = ?1 AND active_day = ?2",
+        params![id, active_day],
+    )?;
+    Ok(n == 1)
 }
 
 pub fn nym_by_id(c: &impl Db, id: i64) -> Result<Option<Nym>> {

@@ -8,5 +8,6 @@ mod inn;
 mod life;
 mod nntp_faults;
 mod proxy;
+mod rotate;
 mod smtp;
 mod tls_login;

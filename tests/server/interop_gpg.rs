@@ -359,3 +359,81 @@ fn articles_of_every_size_class_read_in_gpg_and_sq_as_if_unpadded() {
         last_class_len = lens[0];
     }
 }
+
+/// The fingerprints of the encryption subkeys of `uid`, oldest first.
+fn encryption_subkeys(g: &Gpg, uid: &str) -> Vec<String> {
+    let out = String::from_utf8(g.ok(&["--with-colons", "--list-keys", uid], b"")).unwrap();
+    let mut v = Vec::new();
+    let mut enc = false;
+    for l in out.lines() {
+        let f: Vec<&str> = l.split(':').collect();
+        match f.first() {
+            Some(&"sub") => enc = f.get(11).is_some_and(|c| c.contains('e')),
+            Some(&"pub") => enc = false,
+            Some(&"fpr") if enc => {
+                v.push(f.get(9).unwrap_or(&"").to_string());
+                enc = false;
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+#[test]
+fn a_gpg_holder_who_rotates_the_encryption_subkey_is_read_through_the_new_one_only() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    let fpr = g.fingerprint("alice@nym.example");
+    let old = encryption_subkeys(&g, "alice@nym.example");
+    assert_eq!(old.len(), 1);
+    // Creation times are in seconds: the new subkey must be visibly newer.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    g.ok(&["--passphrase", "", "--quick-add-key", &fpr, "cv25519", "encr", "1y"], b"");
+    let both = encryption_subkeys(&g, "alice@nym.example");
+    assert_eq!(both.len(), 2);
+    let new = both.iter().find(|f| **f != old[0]).unwrap().clone();
+    // The refresh: the whole public key again, to config@.
+    let req = g.creation_request("alice@nym.example", "nym.example", "");
+    assert_eq!(s.deliver_pgp("config@nym.example", &req), 0);
+    // While it holds both secrets, gpg tries each on a hidden recipient
+    // and complains about the one that does not fit (exit 2), but shows
+    // the text.
+    let texts: Vec<String> = s
+        .articles_for_hsub("panda")
+        .iter()
+        .map(|a| String::from_utf8_lossy(&g.decrypt(a.body.as_bytes()).stdout).into_owned())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("key was refreshed")), "{texts:?}");
+    // Someone who later gets hold of the old secret subkey (kept here in
+    // a home of its own) must not read what comes after the rotation.
+    let thief = Gpg::new();
+    thief.import(
+        &g.ok(&["--passphrase", "", "--armor", "--export-secret-subkeys", &format!("{}!", old[0])], b""),
+    );
+    // The holder destroys the old secret subkey.
+    g.ok(&["--passphrase", "", "--delete-secret-keys", &format!("{}!", old[0])], b"");
+    let listed = String::from_utf8(g.ok(&["--with-colons", "--list-secret-keys"], b"")).unwrap();
+    assert!(listed.contains(&new), "{listed}");
+    let before = s.articles_for_hsub("panda").len();
+    assert_eq!(
+        s.deliver_raw("alice@nym.example", b"From: bob@example.org\nSubject: hi\n\nafter the rotation\n"),
+        0
+    );
+    let arts = s.articles_for_hsub("panda");
+    assert_eq!(arts.len(), before + 1);
+    let mail = arts
+        .iter()
+        .find(|a| {
+            String::from_utf8_lossy(&g.decrypt(a.body.as_bytes()).stdout).contains("after the rotation")
+        })
+        .expect("the holder reads the new posting with the new subkey alone");
+    decrypt_article_ok(&g, mail);
+    // One encrypted session key only (recipient hidden), and the old
+    // subkey does not open it.
+    let packets = g.run(&["--list-packets"], mail.body.as_bytes());
+    let pkesk = String::from_utf8_lossy(&packets.stdout).matches(":pubkey enc packet:").count();
+    assert_eq!(pkesk, 1, "{}", String::from_utf8_lossy(&packets.stdout));
+    let o = thief.decrypt(mail.body.as_bytes());
+    assert!(!o.ok, "the old subkey still reads the new posting");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("after the rotation"));
+}

@@ -38,6 +38,9 @@ impl Ctx {
             if n.refresh_pending {
                 o.push("key-refresh=requested".into());
             }
+            if !n.rotation_pending.is_empty() {
+                o.push("rotation=pending".into());
+            }
             println!("{}  unread={}  {}", n.address, unread.get(&n.address).unwrap_or(&0), o.join(" "));
         }
         Ok(())

@@ -11,6 +11,7 @@ mod list;
 mod new;
 mod read;
 mod renew;
+mod rotate;
 mod send;
 mod server;
 mod url;

@@ -154,6 +154,10 @@ impl Ctx {
         if subject.trim() == "Nym key refreshed" {
             told = format!("{addr}: the server confirmed the key refresh");
             rec.refresh_pending = false;
+            if !rec.rotation_pending.is_empty() {
+                self.finish_rotation(&mut rec)?;
+                told.push_str("; the old encryption subkey's secret is erased");
+            }
         }
         rec.state = Some(state.to_string());
         if state == "deleted" {
