@@ -14,6 +14,7 @@ pub mod gate;
 pub mod inbound;
 pub mod outcome;
 pub mod reconfigure;
+pub mod remailer;
 pub mod send;
 pub mod url;
 

@@ -8,10 +8,12 @@
 //! - [`url_request`]: the url@ request and its reply
 //! - [`article`]: what we post (articles, notices, the Usenet copy)
 //! - [`hsub`]: hashed subjects
+//! - [`type1`]: the Type I remailer message (REPLY-BLOCKS.md section 10)
 
 pub mod address;
 pub mod article;
 pub mod hsub;
 pub mod options;
 pub mod send_request;
+pub mod type1;
 pub mod url_request;
