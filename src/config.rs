@@ -41,6 +41,82 @@ pub struct Config {
     pub mta: Mta,
     #[serde(default)]
     pub operator: Operator,
+    #[serde(default)]
+    pub remailer: Remailer,
+    #[serde(default)]
+    pub autoresponders: Autoresponders,
+}
+
+/// The Type I remailer at `remailer@D` (REPLY-BLOCKS.md section 10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Remailer {
+    /// Off: mail to remailer@ exits 67. Reply-block runs need no switch.
+    pub enabled: bool,
+    /// Only messages with at least one layer encrypted to the server key.
+    pub pgp_only: bool,
+    /// Mail only to known remailers, and no posts (remailer@ traffic only).
+    pub middleman: bool,
+    /// One address a line, or Mixmaster `$remailer{"name"} = "<addr> flags";`.
+    pub known_remailers: Option<PathBuf>,
+    /// Allow `Anon-Post-To` (news through the news transport).
+    pub post: bool,
+    /// Groups (or `prefix.*`) never posted to.
+    pub blocked_groups: Vec<String>,
+    pub max_layers: usize,
+    pub max_cut_segments: usize,
+    /// Latent-Time is clamped to this many seconds.
+    pub max_latency: u64,
+    pub max_recipients: usize,
+    /// Capability-line name; empty: the first label of each domain.
+    pub name: String,
+    /// From: of remailed mail; empty: `Anonymous <nobody@D>`.
+    pub from: String,
+    /// Comments: of remailed mail; empty: the default abuse notice.
+    pub comments: String,
+    /// Appended to the capability line.
+    pub extra_flags: String,
+}
+
+impl Default for Remailer {
+    fn default() -> Self {
+        Remailer {
+            enabled: false,
+            pgp_only: true,
+            middleman: true,
+            known_remailers: None,
+            post: false,
+            blocked_groups: Vec::new(),
+            max_layers: 8,
+            max_cut_segments: 4,
+            max_latency: 86400,
+            max_recipients: 5,
+            name: String::new(),
+            from: String::new(),
+            comments: String::new(),
+            extra_flags: String::new(),
+        }
+    }
+}
+
+/// help@, remailer-key@, list@, used@ (REPLY-BLOCKS.md section 11).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Autoresponders {
+    /// The text help@ sends; absent: the built-in text.
+    pub help_file: Option<PathBuf>,
+    /// list@ and used@ answer (they reveal the user base); off: exit 67.
+    pub list: bool,
+    /// Replies to one address per 24 hours.
+    pub per_address_daily: u32,
+    /// Replies in all per hour.
+    pub hourly_total: u32,
+}
+
+impl Default for Autoresponders {
+    fn default() -> Self {
+        Autoresponders { help_file: None, list: false, per_address_daily: 3, hourly_total: 60 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -431,6 +507,30 @@ impl Config {
         if self.news.complaints_to.is_empty() {
             self.news.complaints_to = format!("abuse@{d0}");
         }
+        let r = &self.remailer;
+        if !(1..=64).contains(&r.max_layers) {
+            bail!("remailer.max_layers must be between 1 and 64");
+        }
+        if !(1..=64).contains(&r.max_cut_segments) {
+            bail!("remailer.max_cut_segments must be between 1 and 64");
+        }
+        if !(1..=100).contains(&r.max_recipients) {
+            bail!("remailer.max_recipients must be between 1 and 100");
+        }
+        if r.max_latency > 30 * 86400 {
+            bail!("remailer.max_latency must be at most 30 days (2592000 s)");
+        }
+        for f in [&r.name, &r.from, &r.comments, &r.extra_flags] {
+            if f.chars().any(|c| c.is_control()) {
+                bail!("remailer.name, from, comments and extra_flags must be one line each");
+            }
+        }
+        if r.name.contains(['"', '\\']) || r.extra_flags.contains(['"', '\\']) {
+            bail!("remailer.name and extra_flags must not hold quotes or backslashes");
+        }
+        for g in &mut self.remailer.blocked_groups {
+            *g = g.trim().to_ascii_lowercase();
+        }
         Ok(())
     }
 
@@ -621,6 +721,50 @@ facility = "mail"
 [operator]
 # Mail to postmaster@ and abuse@ of every hosted domain is forwarded here.
 address = "root@localhost"
+
+[remailer]
+# The Type I ("cypherpunk") remailer at remailer@ of every hosted domain
+# (REPLY-BLOCKS.md section 10). Off: mail to remailer@ is refused (exit 67).
+# Reply blocks of nyms run through the same engine whatever this says.
+# In this version the engine is built and tested but not yet served:
+# remailer@ is refused (67) whatever `enabled` says, until it is wired in.
+enabled = false
+# Only messages with at least one layer encrypted to the server key.
+pgp_only = true
+# Middleman: mail goes only to known remailers, and nothing is posted.
+middleman = true
+# File of known remailers: one address a line, or Mixmaster lines
+# $remailer{{"name"}} = "<addr> flags"; (our own remailer@ always counts).
+# known_remailers = "/etc/nymgate/known-remailers"
+# Anon-Post-To: allowed only with post = true, never to blocked_groups
+# (group names, or prefixes ending in *).
+post = false
+blocked_groups = []
+# Most decryptions per message, most messages per incoming one (Cutmarks),
+# most seconds of Latent-Time, most recipients per message.
+max_layers = 8
+max_cut_segments = 4
+max_latency = 86400
+max_recipients = 5
+# Capability-line name (empty: the first label of the domain); From: and
+# Comments: of what leaves (empty: Anonymous <nobody@D>, an abuse notice);
+# extra words for the capability line.
+name = ""
+from = ""
+comments = ""
+extra_flags = ""
+
+[autoresponders]
+# Read by the coming help@, list@ and used@ responders (not served yet in
+# this version: those addresses are refused, exit 67).
+# help@ sends this file; without it a built-in text.
+# help_file = "/etc/nymgate/help.txt"
+# list@ and used@ answer with the nyms of the domain (they reveal the user
+# base); off: refused (exit 67).
+list = false
+# Replies per address per 24 hours (kept as keyed hashes), and in all per hour.
+per_address_daily = 3
+hourly_total = 60
 "#
         )
     }

@@ -15,6 +15,7 @@ pub mod inbound;
 pub mod lifecycle;
 pub mod outcome;
 pub mod reconfigure;
+pub mod remailer;
 pub mod send;
 pub mod url;
 

@@ -84,6 +84,32 @@ outcomes! {
     Fetched => "fetched",
     SomeFailed => "some_failed",
     AllFailed => "all_failed",
+    // The Type I remailer (REPLY-BLOCKS.md section 10).
+    Remailed => "remailed",
+    RemailerPosted => "remailer_posted",
+    NullDiscarded => "null_discarded",
+    PgpOnlyDropped => "pgp_only_dropped",
+    TooManyLayers => "too_many_layers",
+    LayerWithoutMessage => "layer_without_message",
+    LayerUndecryptable => "layer_undecryptable",
+    UnsupportedDirective => "unsupported_directive",
+    NoDestination => "no_destination",
+    MixedDestinations => "mixed_destinations",
+    BadRecipient => "bad_recipient",
+    RemailTooManyRecipients => "too_many_remail_recipients",
+    DestinationBlocked => "destination_blocked",
+    MiddlemanRefused => "middleman_refused",
+    PostingOff => "posting_off",
+    GroupBlocked => "group_blocked",
+    BadNewsgroups => "bad_newsgroups",
+    PastedFieldDropped => "pasted_field_dropped",
+    EncryptKeyFailed => "encrypt_key_failed",
+    RemailerRequestDropped => "remailer_request_dropped",
+    // Autoresponders (section 11).
+    Answered => "answered",
+    ReplySuppressed => "reply_suppressed",
+    ReplyLimited => "reply_limited",
+    Discarded => "discarded",
 }
 
 impl From<Undecryptable> for Outcome {

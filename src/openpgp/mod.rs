@@ -11,6 +11,7 @@
 //! - `armor`: finding an armored block in text.
 //! - `cover`: the throwaway key of a dummy article.
 //! - `holder`: the nym holder's side (key generation, requests, articles).
+//! - `type1`: the Type I remailer's layers and its `Encrypt-Key` cipher.
 
 mod armor;
 mod cert;
@@ -23,6 +24,7 @@ mod keyblock;
 mod server_key;
 #[cfg(test)]
 mod testkit;
+mod type1;
 
 use sequoia_openpgp::policy::StandardPolicy;
 
@@ -38,6 +40,7 @@ pub use encrypt::{
 };
 pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
 pub use server_key::{add_user_ids, generate_server_key, tsk_armored, user_ids, ServerKey};
+pub use type1::{decrypt_layer, encrypt_key, EK_S2K_BYTES};
 
 /// An OpenPGP certificate (a public key, possibly with secrets).
 pub use sequoia_openpgp::Cert as PgpCert;

@@ -9,6 +9,7 @@
 //! - [`article`]: what we post (articles, notices, the Usenet copy)
 //! - [`hsub`]: hashed subjects
 //! - [`padding`]: the fixed sizes of articles and their Marker-packet padding
+//! - [`type1`]: the Type I remailer message (REPLY-BLOCKS.md section 10)
 
 pub mod address;
 pub mod article;
@@ -16,4 +17,5 @@ pub mod hsub;
 pub mod options;
 pub mod padding;
 pub mod send_request;
+pub mod type1;
 pub mod url_request;
