@@ -7,6 +7,7 @@
 //! `crate::openpgp::holder`, shared with the server's hostile-input guard.
 
 pub mod cli;
+mod cli_read;
 mod commands;
 mod ctx;
 pub mod esub;

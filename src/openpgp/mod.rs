@@ -11,6 +11,7 @@
 //! - `armor`: finding an armored block in text.
 //! - `cover`: the throwaway key of a dummy article.
 //! - `holder`: the nym holder's side (key generation, requests, articles).
+//! - `holder_key`: the holder's key: passphrase, renewal, subkey rotation.
 //! - `type1`: the Type I remailer's layers and its `Encrypt-Key` cipher.
 
 mod armor;
@@ -20,6 +21,7 @@ mod decrypt;
 mod encrypt;
 mod guard;
 pub mod holder;
+mod holder_key;
 mod keyblock;
 mod server_key;
 #[cfg(test)]

@@ -10,12 +10,14 @@
 //! - [`hsub`]: hashed subjects
 //! - [`padding`]: the fixed sizes of articles and their Marker-packet padding
 //! - [`type1`]: the Type I remailer message (REPLY-BLOCKS.md section 10)
+//! - [`remailer_info`]: known remailers, request subjects, the capability line
 
 pub mod address;
 pub mod article;
 pub mod hsub;
 pub mod options;
 pub mod padding;
+pub mod remailer_info;
 pub mod send_request;
 pub mod type1;
 pub mod url_request;
