@@ -11,6 +11,7 @@
 //! - `armor`: finding an armored block in text.
 //! - `cover`: the throwaway key of a dummy article.
 //! - `holder`: the nym holder's side (key generation, requests, articles).
+//! - `rotation`: server key rotation (certification, revocation, the holder's check).
 //! - `holder_key`: the holder's key: passphrase, renewal, subkey rotation.
 //! - `type1`: the Type I remailer's layers and its `Encrypt-Key` cipher.
 
@@ -23,6 +24,7 @@ mod guard;
 pub mod holder;
 mod holder_key;
 mod keyblock;
+mod rotation;
 mod server_key;
 #[cfg(test)]
 mod testkit;
@@ -41,6 +43,10 @@ pub use encrypt::{
     sign_encrypt_padded_into, NOTICE_NOTATION,
 };
 pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
+pub use rotation::{
+    certify_user_ids, fingerprint_of, public_keyring, revoke_superseded, rotated_server_key,
+    rotation_candidate, verify_rotation, RotationProblem, ROTATION_SUBJECT,
+};
 pub use server_key::{add_user_ids, generate_server_key, tsk_armored, user_ids, ServerKey};
 pub use type1::{decrypt_layer, encrypt_key, EK_S2K_BYTES};
 
