@@ -101,11 +101,20 @@ fn check_db_private(cfg: &Config) -> Result<()> {
 
 /// Open the state of a configured server, refusing unsafe permissions.
 pub fn open_state(cfg: &Config) -> Result<(Store, ServerKey)> {
+    let (store, key, _) = open_state_rotating(cfg)?;
+    Ok((store, key))
+}
+
+/// [`open_state`], and during a key rotation's grace period the previous
+/// key too ([`crate::rotation::accept_previous`]): its fingerprint is
+/// returned, as a request's Intended Recipient may name it.
+pub fn open_state_rotating(cfg: &Config) -> Result<(Store, ServerKey, Option<String>)> {
     check_db_private(cfg)?;
     check_private(&cfg.key_path())?;
     let store = Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
-    let key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
-    Ok((store, key))
+    let mut key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
+    let previous = crate::rotation::accept_previous(cfg, &mut key, store::now())?;
+    Ok((store, key, previous))
 }
 
 pub fn open_store(cfg: &Config) -> Result<Store> {
@@ -123,13 +132,28 @@ pub fn key_add_domain(cfg: &Config, domain: &str) -> Result<bool> {
     }
     check_private(&cfg.key_path())?;
     let old = fs::read(cfg.key_path())?;
-    let new = pgp::add_user_ids(&old, &server_user_ids(std::slice::from_ref(&domain)))?;
-    let tmp = cfg.home.join(".server.key.new");
-    let _ = fs::remove_file(&tmp);
-    write_private(&tmp, &new)?;
-    fs::rename(&tmp, cfg.key_path())?;
-    fs::File::open(&cfg.home)?.sync_all()?;
+    let mut new = pgp::add_user_ids(&old, &server_user_ids(std::slice::from_ref(&domain)))?;
+    // During a rotation's grace period the previous key certifies the new
+    // User IDs too, as it certified the others: the chain a holder's
+    // client checks covers every User ID.
+    if let Some(prev) = crate::rotation::previous(cfg)? {
+        new = pgp::certify_user_ids(&prev.tsk, &new)?;
+    }
+    replace_private(cfg, &cfg.key_path(), &new)?;
     Ok(cfg.hosts(&domain))
+}
+
+/// Replace a private file in the home atomically (a 0600 temporary file,
+/// synced, renamed over it, the directory synced): how the server key and
+/// the files of a rotation are written (`key add-domain`, `key rotate`).
+pub fn replace_private(cfg: &Config, path: &Path, data: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = cfg.home.join(format!(".{name}.new"));
+    let _ = fs::remove_file(&tmp);
+    write_private(&tmp, data)?;
+    fs::rename(&tmp, path)?;
+    fs::File::open(&cfg.home)?.sync_all()?;
+    Ok(())
 }
 
 /// The User IDs of the server key (for `check`).
@@ -138,10 +162,10 @@ pub fn key_user_ids(cfg: &Config) -> Result<Vec<String>> {
 }
 
 /// `key export`.
+/// `key export`: the server's public key, and during and after a
+/// rotation the previous one as well ([`crate::rotation::export`]).
 pub fn export_key(cfg: &Config) -> Result<Vec<u8>> {
-    check_private(&cfg.key_path())?;
-    let key = ServerKey::from_tsk_checked(&fs::read(cfg.key_path())?)?;
-    key.public_armored()
+    crate::rotation::export(cfg)
 }
 
 fn find_nym(store: &Store, addr: &str) -> Result<store::Nym> {

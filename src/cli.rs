@@ -93,6 +93,16 @@ pub enum KeyCmd {
     /// since `init` to the server key, certified by the same primary key.
     /// Publish the key again afterwards (`key export`).
     AddDomain { domain: String },
+    /// Replace the server key: a new key with the same User IDs, certified
+    /// by the old one; requests to the old key are accepted for the grace
+    /// period, then `flush` revokes it as superseded and erases its secret.
+    /// Every nym gets a notice carrying the new key. Publish the key again
+    /// afterwards (`key export` shows both keys).
+    Rotate {
+        /// Days during which requests encrypted to the old key still work.
+        #[arg(long, default_value_t = crate::rotation::DEFAULT_GRACE_DAYS)]
+        grace_days: u32,
+    },
 }
 
 #[derive(Args, Debug)]

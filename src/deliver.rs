@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::SystemTime;
 
-use crate::admin::open_state;
+use crate::admin::open_state_rotating;
 use crate::channel;
 use crate::config::Config;
 use crate::exit::Failure;
@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub store: Store,
     pub server: ServerKey,
+    /// During a key rotation's grace period, the previous key's
+    /// fingerprint (hex): a request's Intended Recipient may name it.
+    pub previous_fpr: Option<String>,
     pub now: i64,
     /// Items committed by this process and reserved for its own hand-off.
     pub mine: Vec<(i64, OutItem)>,
@@ -119,11 +122,12 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
 
 impl<'a> Ctx<'a> {
     pub fn open(cfg: &'a Config) -> Result<Ctx<'a>, Failure> {
-        let (store, server) = open_state(cfg).map_err(Failure::Temp)?;
+        let (store, server, previous_fpr) = open_state_rotating(cfg).map_err(Failure::Temp)?;
         Ok(Ctx {
             cfg,
             store,
             server,
+            previous_fpr,
             now: store::now(),
             mine: Vec::new(),
             replays: Vec::new(),
@@ -274,7 +278,8 @@ pub fn request(
     };
     for _ in 0..MAX_RETRIES {
         ctx.now = store::now();
-        let signer = signer_of(&ctx.store, &ctx.server.fingerprint_hex(), &dec)?;
+        let ours = [Some(ctx.server.fingerprint_hex()), ctx.previous_fpr.clone()];
+        let signer = signer_of(&ctx.store, &ours, &dec)?;
         let key = match (service, pgp::find_armor(&dec.plaintext, "PUBLIC KEY BLOCK")) {
             (Service::Config, Some(block)) => Some(key_offer(ctx, block)?),
             _ => None,
@@ -296,7 +301,7 @@ pub fn request(
 }
 
 /// What the signatures of a decrypted request say, against the store.
-fn signer_of(store: &Store, server_fpr: &str, dec: &Decrypted) -> Result<Signer, Failure> {
+fn signer_of(store: &Store, server_fprs: &[Option<String>], dec: &Decrypted) -> Result<Signer, Failure> {
     if let Some(sig) = dec.good() {
         let fpr = sig.good_signer.clone().unwrap_or_default();
         return Ok(match store::nym_by_fingerprint(store, &fpr)? {
@@ -307,7 +312,10 @@ fn signer_of(store: &Store, server_fpr: &str, dec: &Decrypted) -> Result<Signer,
                     created: secs(sig.created),
                     seen: store::replay_seen(store, &sig.digest)?,
                     meant_for_others: !sig.intended.is_empty()
-                        && !sig.intended.iter().any(|f| f.eq_ignore_ascii_case(server_fpr)),
+                        && !sig
+                            .intended
+                            .iter()
+                            .any(|f| server_fprs.iter().flatten().any(|s| f.eq_ignore_ascii_case(s))),
                 },
             ),
             None => Signer::NotANym,

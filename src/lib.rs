@@ -23,6 +23,7 @@
 //! - [`store`]: the SQLite state (the only rusqlite user)
 //! - [`web`]: the SSRF-safe web fetcher for url@
 //! - [`admin`]: the operator's commands
+//! - [`rotation`]: server key rotation (`key rotate`, its grace period, retiring the old key)
 //! - [`exit`]: the one table from failure kinds to exit codes
 //! - [`client`]: the holder's client `nym`
 
@@ -45,6 +46,7 @@ pub mod pool;
 pub mod protocol;
 pub mod recipients;
 pub mod record;
+pub mod rotation;
 pub mod route;
 pub mod store;
 pub mod transport;

@@ -1,5 +1,6 @@
 //! The life of a nym, run by `flush` (docs/operators.md, "The life of a
-//! nym"): erase nyms whose key expired (after `[lifecycle] expire_grace`
+//! nym"): retire the previous server key once a rotation's grace period
+//! is over ([`crate::rotation::retire_due`]); erase nyms whose key expired (after `[lifecycle] expire_grace`
 //! days) and, with the inactivity rule on, nyms silent for
 //! `inactive_delete_days`, with the same erase as a delete
 //! ([`crate::admin::erase_in`]); warn nyms whose key expires within one of
@@ -47,6 +48,11 @@ pub fn run(cfg: &Config, store: &mut Store) -> Result<Report> {
     let now = store::now();
     let view = View { cfg, now, blocklist: &[] };
     let mut r = Report::default();
+    // A server key rotation whose grace period is over: the old key is
+    // revoked as superseded and its secret erased (crate::rotation).
+    if crate::rotation::retire_due(cfg, now).is_err() {
+        log::warn!("event=rotation outcome=retire_deferred");
+    }
     // The activity days exist only while the rule is on: switched on, the
     // count starts today for every nym; switched off, they are forgotten.
     {

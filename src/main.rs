@@ -137,6 +137,16 @@ fn admin(cfg: &Config, cmd: &Command) -> anyhow::Result<()> {
                 writeln!(out, "add {domain:?} to domains in the configuration to host it")?;
             }
         }
+        Command::Key(KeyCmd::Rotate { grace_days }) => {
+            let r = nymgate::rotation::rotate(cfg, *grace_days)?;
+            let until = nymgate::transport::rfc5322_date(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.until.max(0) as u64),
+            );
+            writeln!(out, "old key {}\nnew key {}", r.old_fingerprint, r.new_fingerprint)?;
+            writeln!(out, "requests to the old key are accepted until {until}")?;
+            writeln!(out, "notices queued for {} nym(s); {} could not be written to", r.told, r.unreachable)?;
+            writeln!(out, "publish the keys again (nymgate key export)")?;
+        }
         Command::Flush => {
             let r = outbox::flush(cfg)?;
             log::info!("event=flush outcome=done sent={} failed={} queued={}", r.sent, r.failed, r.left);

@@ -100,7 +100,14 @@ impl Ctx {
 
     pub(crate) fn server_and_check(&self, path: &Path, addr: &str) -> Result<(Cert, Vec<u8>)> {
         let bytes = fs::read(path).with_context(|| format!("reading the server key {}", path.display()))?;
-        let cert = pgp::read_cert(&bytes)?;
+        // A server in a key rotation publishes its old and new keys
+        // together; the new one (certified by the old) is the one to use.
+        let certs = pgp::read_certs(&bytes)?;
+        let cert = if certs.len() == 1 {
+            certs.into_iter().next().ok_or_else(|| anyhow!("no OpenPGP key found"))?
+        } else {
+            crate::openpgp::current_server_key(certs)?
+        };
         let domain = addr.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
         pgp::check_server_key(&cert, domain)?;
         Ok((cert.clone(), pgp::armored_public(&cert)?.into_bytes()))

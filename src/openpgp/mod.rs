@@ -44,8 +44,8 @@ pub use encrypt::{
 };
 pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
 pub use rotation::{
-    certify_user_ids, fingerprint_of, public_keyring, revoke_superseded, rotated_server_key,
-    rotation_candidate, verify_rotation, RotationProblem, ROTATION_SUBJECT,
+    certify_user_ids, current_server_key, fingerprint_of, public_keyring, revoke_superseded,
+    rotated_server_key, rotation_candidate, verify_rotation, RotationProblem, ROTATION_SUBJECT,
 };
 pub use server_key::{add_user_ids, generate_server_key, tsk_armored, user_ids, ServerKey};
 pub use type1::{decrypt_layer, encrypt_key, EK_S2K_BYTES};

@@ -216,6 +216,30 @@ fn verify_rotation_inner(trusted: &Cert, candidate: &Cert) -> Result<(), Rotatio
     Ok(())
 }
 
+/// Of the keys a published `key.asc` holds during or after a rotation,
+/// the current one: not revoked, and certified by another key of the set
+/// when more than one is left (the chain `key rotate` makes).
+pub fn current_server_key(certs: Vec<Cert>) -> Result<Cert> {
+    use openpgp::types::RevocationStatus;
+    let live: Vec<&Cert> = certs
+        .iter()
+        .filter(|c| !matches!(c.revocation_status(policy(), None), RevocationStatus::Revoked(_)))
+        .collect();
+    let pick = match live.as_slice() {
+        [] => bail!("every key in the file is revoked"),
+        [one] => *one,
+        _ => {
+            let newer: Vec<&&Cert> =
+                live.iter().filter(|c| live.iter().any(|o| verify_rotation(o, c).is_ok())).collect();
+            match newer.as_slice() {
+                [one] => **one,
+                _ => bail!("the file holds {} keys and no single one replaces the others", live.len()),
+            }
+        }
+    };
+    Ok(pick.clone())
+}
+
 /// The new server key a rotation notice carries (its one public key block).
 pub fn rotation_candidate(plaintext: &[u8]) -> Result<Cert> {
     let block = super::find_armor(plaintext, "PUBLIC KEY BLOCK")
@@ -255,6 +279,9 @@ mod tests {
         let by_other = cert_of(&certify_user_ids(&other, &forged).unwrap()).unwrap();
         assert!(matches!(verify_rotation(&old_c, &by_other), Err(RotationProblem::NotCertified(_))));
         assert_eq!(verify_rotation(&old_c, &old_c), Err(RotationProblem::Same));
+        // The published pair resolves to the new key.
+        let pair = vec![old_c.clone().strip_secret_key_material(), public.clone()];
+        assert_eq!(current_server_key(pair).unwrap().fingerprint(), public.fingerprint());
         // Certifying twice adds nothing.
         assert_eq!(certify_user_ids(&old, &new).unwrap(), new);
     }

@@ -6,6 +6,7 @@ mod config;
 mod delete;
 mod export;
 mod fetch;
+mod follow;
 mod import;
 mod list;
 mod new;

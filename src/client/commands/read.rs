@@ -45,7 +45,8 @@ impl Ctx {
                 let pw = rec.all_passwords().into_iter().map(str::to_string).collect();
                 keys.insert(addr.clone(), (self.secret_key(&addr)?, self.server_key(&addr)?, pw));
             }
-            let (key, server, passwords) = &keys[&addr];
+            let entry = keys[&addr].clone();
+            let (key, server, passwords) = (&entry.0, &entry.1, &entry.2);
             shown += 1;
             println!("==> {id} for {addr}");
             if let Some(d) = nntp::header(&art, "date") {
@@ -55,6 +56,18 @@ impl Ctx {
             match pgp::open_article(&body, std::slice::from_ref(key), passwords, std::slice::from_ref(server))
             {
                 Ok(opened) => {
+                    // A rotation notice signed by the new server key: the
+                    // new key replaces the trusted one only if the trusted
+                    // one certified it (follow.rs).
+                    let (opened, rotation) =
+                        match self.follow_rotation(&addr, &body, (key, server, passwords), &opened)? {
+                            super::follow::Follow::Nothing => (opened, None),
+                            super::follow::Follow::Refused(line) => (opened, Some(line)),
+                            super::follow::Follow::Adopted { article, key: new, line } => {
+                                keys.insert(addr.clone(), (key.clone(), new, passwords.clone()));
+                                (article, Some(line))
+                            }
+                        };
                     let signed_ok = opened.server_signed.is_some() && opened.bad_signatures == 0;
                     // The verdict is printed after the message, so that
                     // nothing in the message can be taken for it.
@@ -116,6 +129,10 @@ impl Ctx {
                         writeln!(out, "[not saved: the message is not trusted]")?;
                     }
                     writeln!(out, "<== {id}: {verdict}")?;
+                    if let Some(line) = &rotation {
+                        writeln!(out, "    {line}")?;
+                        eprintln!("nym: {line}");
+                    }
                     if trusted && opened.notice.is_some() {
                         if let Some(line) = self.apply_notice(&addr, &opened.plaintext)? {
                             writeln!(out, "    {line}")?;
