@@ -14,7 +14,7 @@ pub(crate) enum Follow {
     /// Not a rotation notice, or already signed by the trusted key.
     Nothing,
     /// The new key is adopted; the notice opened again under it.
-    Adopted { article: pgp::Article, key: Cert, line: String },
+    Adopted { article: pgp::Article, key: Box<Cert>, line: String },
     /// A rotation notice whose new key was refused.
     Refused(String),
 }
@@ -68,6 +68,6 @@ impl Ctx {
             public.fingerprint(),
             trusted.fingerprint()
         );
-        Ok(Follow::Adopted { article: again, key: public, line })
+        Ok(Follow::Adopted { article: again, key: Box::new(public), line })
     }
 }

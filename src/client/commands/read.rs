@@ -64,7 +64,7 @@ impl Ctx {
                             super::follow::Follow::Nothing => (opened, None),
                             super::follow::Follow::Refused(line) => (opened, Some(line)),
                             super::follow::Follow::Adopted { article, key: new, line } => {
-                                keys.insert(addr.clone(), (key.clone(), new, passwords.clone()));
+                                keys.insert(addr.clone(), (key.clone(), *new, passwords.clone()));
                                 (article, Some(line))
                             }
                         };
