@@ -8,5 +8,6 @@ mod interop_gpg;
 mod lifecycle;
 mod operator;
 mod outbox;
+mod rotation;
 mod send;
 mod url;
