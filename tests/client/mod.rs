@@ -9,5 +9,6 @@ mod life;
 mod nntp_faults;
 mod proxy;
 mod rotate;
+mod server_rotation;
 mod smtp;
 mod tls_login;
