@@ -135,7 +135,7 @@ fn a_rotation_certified_by_an_unrelated_key_is_refused_and_the_old_key_kept() {
     let new = h.rotate();
     assert_eq!(kept(&h.fetch()), 1);
     let (code, out, err) = h.read();
-    assert_ne!(code, 0, "an untrusted message is a failure: {out}");
+    assert_eq!(code, 65, "an untrusted message is a data error: {out}");
     assert!(out.contains("WARNING: not signed by the server key"), "{out}");
     assert!(
         out.contains(&format!("REFUSED the new server key of a \"Server key rotated\" notice: {new} is not certified by the key you trust")),
@@ -187,7 +187,7 @@ fn a_rotation_notice_with_an_uncertified_key_is_refused() {
     let out = ok(h.nym().args(["fetch", "--server", &format!("spool:{}", spool.display())]), None);
     assert_eq!(kept(&out), 1, "{out}");
     let (code, out, _) = h.read();
-    assert_ne!(code, 0);
+    assert_eq!(code, 65, "{out}");
     assert!(
         out.contains(&format!("{} is not certified by the key you trust", key.fingerprint_hex())),
         "{out}"
