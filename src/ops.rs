@@ -170,6 +170,17 @@ pub fn check(cfg: &Config) -> Result<Vec<Finding>> {
             f.push(private(&p));
         }
     }
+    // A key rotation under way: its files private, and the old secret
+    // gone once the grace period is over (the timer's flush retires it).
+    if crate::rotation::previous_path(cfg).exists() {
+        f.push(private(&crate::rotation::previous_path(cfg)));
+        let over =
+            crate::rotation::previous(cfg).ok().flatten().map(|p| crate::store::now() >= p.until + 86400);
+        f.push(Finding {
+            ok: over == Some(false),
+            what: "the previous server key is within its grace period (a flush retires it after)".into(),
+        });
+    }
     let key = crate::admin::key_user_ids(cfg);
     for d in &cfg.domains {
         for s in crate::protocol::address::Service::ALL.iter().filter(|s| s.in_server_key()) {

@@ -172,6 +172,17 @@ fn rotation_keeps_the_old_key_for_the_grace_period_then_revokes_and_erases_it() 
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("outcome=not_for_server_key"), "{log}");
 
+    // `check` tells the operator while the old secret outlives its
+    // grace period (a timer that does not run).
+    let check = |t: i64| {
+        let mut c = s.cmd();
+        c.arg("check").env("NYMGATE_TEST_NOW", t.to_string());
+        String::from_utf8_lossy(&run(&mut c, None).stdout).into_owned()
+    };
+    let line = "the previous server key is within its grace period";
+    assert!(check(t0 + 9 * DAY).contains(&format!("ok   {line}")), "{}", check(t0 + 9 * DAY));
+    assert!(check(t0 + 12 * DAY).contains(&format!("FAIL {line}")), "{}", check(t0 + 12 * DAY));
+
     // The flush after the grace period revokes the old key and erases
     // its secret; the log says so without naming anything.
     let log = flush_at(&s, t0 + 10 * DAY + 120);
@@ -179,6 +190,7 @@ fn rotation_keeps_the_old_key_for_the_grace_period_then_revokes_and_erases_it() 
     assert!(!s.home.join("server.key.previous").exists());
     assert!(!s.home.join("server.key.grace").exists());
     assert_eq!(private_blocks(&s), vec!["server.key".to_string()], "no copy of the old secret");
+    assert!(!check(t0 + 12 * DAY).contains(line), "nothing left to retire");
     let (code, log) = deliver_at(&s, t0 + 11 * DAY, "config@nym.example", &req);
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("outcome=not_for_server_key"), "{log}");
