@@ -296,3 +296,25 @@ fn rotation_with_many_nyms_queues_one_notice_each_quickly() {
     let queued: i64 = c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).unwrap();
     assert!(queued as usize > n, "{queued}");
 }
+
+#[test]
+fn a_rotation_interrupted_before_the_new_key_was_written_leaves_the_old_key_in_charge() {
+    // What a crash between writing server.key.previous (and the grace
+    // file) and replacing server.key leaves: a "previous" key that is the
+    // current one. It means no rotation; a new `key rotate` starts afresh.
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    let key = s.home.join("server.key");
+    let prev = s.home.join("server.key.previous");
+    std::fs::copy(&key, &prev).unwrap();
+    std::fs::write(s.home.join("server.key.grace"), "1\n").unwrap();
+    let export = String::from_utf8(s.key_export()).unwrap();
+    assert_eq!(export.matches("-----BEGIN PGP PUBLIC KEY BLOCK-----").count(), 1);
+    let req = g.sign_encrypt("config@nym.example", "alice@nym.example", b"acksend: no\n");
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (code, log) = deliver_at(&s, t0, "config@nym.example", &req);
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("not_for_server_key") && log.contains("event="), "{log}");
+    let (old, new) = rotate_at(&s, t0, &[]);
+    assert_eq!(old, g.fingerprint("config@nym.example"));
+    assert_ne!(old, new);
+}
