@@ -102,6 +102,10 @@ pub enum KeyCmd {
         /// Days during which requests encrypted to the old key still work.
         #[arg(long, default_value_t = crate::rotation::DEFAULT_GRACE_DAYS)]
         grace_days: u32,
+        /// No new key: queue the notice of the rotation under way to every
+        /// nym again (after a rotation interrupted while it queued them).
+        #[arg(long, conflicts_with = "grace_days")]
+        notify_again: bool,
     },
 }
 

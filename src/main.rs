@@ -137,8 +137,12 @@ fn admin(cfg: &Config, cmd: &Command) -> anyhow::Result<()> {
                 writeln!(out, "add {domain:?} to domains in the configuration to host it")?;
             }
         }
-        Command::Key(KeyCmd::Rotate { grace_days }) => {
-            let r = nymgate::rotation::rotate(cfg, *grace_days)?;
+        Command::Key(KeyCmd::Rotate { grace_days, notify_again }) => {
+            let r = if *notify_again {
+                nymgate::rotation::notify_again(cfg)?
+            } else {
+                nymgate::rotation::rotate(cfg, *grace_days)?
+            };
             let until = nymgate::transport::rfc5322_date(
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.until.max(0) as u64),
             );

@@ -140,6 +140,27 @@ pub fn rotate(cfg: &Config, grace_days: u32) -> Result<Rotated> {
     Ok(Rotated { old_fingerprint, new_fingerprint: key.fingerprint_hex(), until, told, unreachable })
 }
 
+/// `key rotate --notify-again`: during the grace period, queue the
+/// rotation notice to every nym once more (after a rotation interrupted
+/// while it queued them). Returns (told, unreachable).
+pub fn notify_again(cfg: &Config) -> Result<Rotated> {
+    check_private(&cfg.key_path())?;
+    let prev = previous(cfg)?.ok_or_else(|| anyhow!("no rotation is under way"))?;
+    let current = fs::read(cfg.key_path())?;
+    let mut key = ServerKey::from_tsk_checked(&current)?;
+    let old_fingerprint = pgp::fingerprint_of(&prev.tsk)?;
+    let public = String::from_utf8(pgp::public_keyring(&[&current])?)?;
+    let mut store = crate::admin::open_store(cfg)?;
+    let (told, unreachable) = tell_all(cfg, &mut store, &mut key, &old_fingerprint, prev.until, &public)?;
+    Ok(Rotated {
+        old_fingerprint,
+        new_fingerprint: key.fingerprint_hex(),
+        until: prev.until,
+        told,
+        unreachable,
+    })
+}
+
 /// The text of the rotation notice (docs/key-rotation.md).
 pub fn notice_text(old_fpr: &str, new_fpr: &str, until: i64, domain: &str, public: &str) -> String {
     let date = crate::transport::rfc5322_date(

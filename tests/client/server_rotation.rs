@@ -89,6 +89,14 @@ fn the_client_follows_a_rotation_certified_by_the_key_it_trusts() {
         "{out}"
     );
     assert_eq!(h.trusted(), new);
+    // The same notice once more (`--notify-again`) is an ordinary notice now.
+    ok(h.srv.cmd().args(["key", "rotate", "--notify-again"]), None);
+    assert_eq!(kept(&h.fetch()), 1);
+    let (code, out, err) = h.read();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&format!("server signature: good ({new})")), "{out}");
+    assert!(!out.contains("REFUSED") && !out.contains("is now"), "{out}");
+    assert_eq!(h.trusted(), new);
 
     // The grace period ends; the client's next request goes to the new
     // key, is accepted, and the answer (signed by the new key) is trusted.

@@ -144,6 +144,17 @@ fn rotation_keeps_the_old_key_for_the_grace_period_then_revokes_and_erases_it() 
     assert!(sq_out.contains(&old) && sq_out.contains(&new), "sq sees both keys: {sq_out}");
     assert!(sq_out.contains(&old[old.len() - 16..]), "sq sees the old key as certifier: {sq_out}");
 
+    // The notices can be queued again (an interrupted rotation); nothing
+    // else changes.
+    let out = ok(s.cmd().args(["key", "rotate", "--notify-again"]), None);
+    assert!(out.contains(&format!("new key {new}")) && out.contains("notices queued for 1 nym(s)"), "{out}");
+    let bodies = new_bodies(&s, "panda", &mut seen);
+    assert_eq!(bodies.len(), 1, "the notice again");
+    let (signer, text) = signed_by(&g, &bodies[0]);
+    assert_eq!(signer.as_deref(), Some(new.as_str()));
+    assert!(text.contains(&format!("Old-Key: {old}")), "{text}");
+    assert_eq!(s.key_export(), exported);
+
     // During the grace period a request encrypted to the old key only
     // (a fresh gpg home that never saw the new key) is accepted, and the
     // answer is signed by the new key.
