@@ -287,6 +287,22 @@ mod tests {
     }
 
     #[test]
+    fn a_trusted_key_revoked_as_compromised_certifies_nothing() {
+        let old = server();
+        let new = cert_of(&public_keyring(&[&rotated_server_key(&old).unwrap()]).unwrap()).unwrap();
+        let old_c = cert_of(&old).unwrap();
+        let mut signer =
+            old_c.primary_key().key().clone().parts_into_secret().unwrap().into_keypair().unwrap();
+        let rev = openpgp::cert::CertRevocationBuilder::new()
+            .set_reason_for_revocation(ReasonForRevocation::KeyCompromised, b"stolen")
+            .unwrap()
+            .build(&mut signer, &old_c, None)
+            .unwrap();
+        let (revoked, _) = old_c.insert_packets(vec![openpgp::Packet::from(rev)]).unwrap();
+        assert_eq!(verify_rotation(&revoked, &new), Err(RotationProblem::TrustedRevoked));
+    }
+
+    #[test]
     fn the_superseded_revocation_still_lets_a_late_holder_follow() {
         let old = server();
         let new = rotated_server_key(&old).unwrap();
