@@ -8,10 +8,18 @@
 //! - [`url_request`]: the url@ request and its reply
 //! - [`article`]: what we post (articles, notices, the Usenet copy)
 //! - [`hsub`]: hashed subjects
+//! - [`nym_commands`]: the nym.alias.net flag word and `Nym-Commands:`
+//! - [`config_request`]: the nym.alias.net `Config:` request
+//! - [`reply_block`]: probability sets and confirmation cookies
+//! - [`send_format`]: which of the two send@ formats a request is
 
 pub mod address;
 pub mod article;
+pub mod config_request;
 pub mod hsub;
+pub mod nym_commands;
 pub mod options;
+pub mod reply_block;
+pub mod send_format;
 pub mod send_request;
 pub mod url_request;
