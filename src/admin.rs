@@ -184,7 +184,7 @@ pub fn nym_show(cfg: &Config, addr: &str, out: &mut impl Write) -> Result<()> {
     writeln!(out, "hsub:        {}", set(&n.hsub))?;
     writeln!(out, "subject:     {}", set(&n.subject))?;
     writeln!(out, "symmetric:   {}", set(&n.symmetric))?;
-    writeln!(out, "acksend:     {}", if n.acksend { "yes" } else { "no" })?;
+    writeln!(out, "acksend:     {}", if n.acksend() { "yes" } else { "no" })?;
     writeln!(out, "sent today:  {}", if n.send_day == store::now() / 86400 { n.send_count } else { 0 })?;
     Ok(())
 }

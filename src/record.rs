@@ -85,7 +85,9 @@ pub fn apply(
                         hsub: nym.hsub.as_deref(),
                         subject: nym.subject.as_deref(),
                         symmetric: nym.symmetric.as_deref(),
-                        acksend: nym.acksend,
+                        flags: nym.flags,
+                        name: nym.name.as_deref(),
+                        had_active: nym.had_active,
                     },
                 )?;
                 done.held.extend(store::held_for(&tx, keyids, now)?);

@@ -104,7 +104,7 @@ pub fn decide(v: &View, req: &Request) -> Decision {
                 refused.join("\n  ")
             ));
         }
-        if cur.acksend || !refused.is_empty() {
+        if cur.acksend() || !refused.is_empty() {
             text.push_str(&format!(
                 "Your message was sent.\n\nSubject:    {}\nMessage-ID: {}\n",
                 out.subject, out.msgid
@@ -208,7 +208,7 @@ mod tests {
     fn acksend_off_sends_silently() {
         let k = Kit::new();
         let mut n = k.nym("alice");
-        n.acksend = false;
+        n.set_flag(crate::protocol::nym_commands::flag::ACKSEND, false);
         let d = run(&k, &n, "To: bob@example.org\n\nx\n");
         assert_eq!(d.outcome, Outcome::Sent);
         assert!(notices(&d).is_empty());
@@ -227,7 +227,7 @@ mod tests {
     fn blocked_recipients_are_left_out_and_the_nym_told() {
         let k = Kit::new();
         let mut n = k.nym("alice");
-        n.acksend = false;
+        n.set_flag(crate::protocol::nym_commands::flag::ACKSEND, false);
         let list = vec!["quiet.example".to_string()];
         let d = run_with(&k, &n, "To: bob@example.org, x@quiet.example\n\nx\n", &list);
         assert_eq!(d.outcome, Outcome::SentSomeBlocked);
