@@ -30,6 +30,8 @@ pub struct Config {
     #[serde(default)]
     pub send: Send,
     #[serde(default)]
+    pub reply_blocks: ReplyBlocks,
+    #[serde(default)]
     pub url: Url,
     #[serde(default)]
     pub log: Log,
@@ -206,6 +208,26 @@ pub struct Pool {
 impl Default for Pool {
     fn default() -> Self {
         Pool { enabled: true, interval: 900, min_pool: 5, rate: 65, max_hold: 6 * 3600 }
+    }
+}
+
+/// Reply blocks (REPLY-BLOCKS.md sections 6 and 7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyBlocks {
+    /// Most blocks per request (and active per nym).
+    pub max_per_nym: usize,
+    /// Largest block, in bytes.
+    pub max_block_bytes: usize,
+    /// Seconds a pending set waits for mail to its cookie address.
+    pub confirm_timeout: u64,
+    /// Units a nym may spend per UTC day through its blocks.
+    pub daily_units: u64,
+}
+
+impl Default for ReplyBlocks {
+    fn default() -> Self {
+        ReplyBlocks { max_per_nym: 4, max_block_bytes: 32768, confirm_timeout: 7 * 86400, daily_units: 512 }
     }
 }
 
@@ -494,6 +516,17 @@ future_skew = 86400
 hold_time = 86400
 # File of addresses and @domains that must never receive nym mail.
 # blocklist = "/etc/nymgate/blocklist"
+
+[reply_blocks]
+# nym.alias.net reply blocks (REPLY-BLOCKS.md): at most this many blocks per
+# request and active per nym, each at most max_block_bytes.
+max_per_nym = 4
+max_block_bytes = 32768
+# Seconds a new block set waits for mail to its confirm+COOKIE address.
+confirm_timeout = 604800
+# Units a nym may spend per UTC day through its blocks (one per copy and
+# 32 KiB); beyond it the nym is disabled until it sends -disable.
+daily_units = 512
 
 [url]
 # Allow fetching loopback, private and link-local addresses (never in production).

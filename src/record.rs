@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::handle::{Change, Effects, Guard, OnFail, Outcome};
+use crate::handle::{Change, Effects, Guard, NymRef, OnFail, Outcome};
 use crate::logging::event;
 use crate::outbox;
 use crate::store::{self, NewNym, OutItem, Store, Tx};
@@ -72,10 +72,12 @@ pub fn apply(
     }
     let mut deleted = false;
     let mut roster_changed = false;
+    // The id of a nym this decision inserted, for changes that follow.
+    let mut inserted: Option<i64> = None;
     for c in &effects.changes {
         match c {
             Change::InsertNym { nym, keyids } => {
-                store::insert_nym(
+                let id = store::insert_nym(
                     &tx,
                     &NewNym {
                         local: &nym.local,
@@ -90,6 +92,7 @@ pub fn apply(
                         had_active: nym.had_active,
                     },
                 )?;
+                inserted = Some(id);
                 done.held.extend(store::held_for(&tx, keyids, now)?);
                 roster_changed = true;
             }
@@ -101,6 +104,25 @@ pub fn apply(
                 roster_changed = true;
             }
             Change::SendCount(n) => store::update_send_count(&tx, n)?,
+            Change::PendingSet { nym, blocks, cookie_hash } => {
+                let id = match nym {
+                    NymRef::Id(id) => *id,
+                    NymRef::Inserted => {
+                        inserted.ok_or_else(|| anyhow::anyhow!("pending set before its nym"))?
+                    }
+                };
+                store::replace_pending(&tx, id, blocks, cookie_hash, now)?;
+            }
+            Change::ActivatePending { id } => store::activate_pending(&tx, *id)?,
+            Change::DropReplyBlocks { id } => {
+                store::drop_reply_blocks(&tx, *id)?;
+                deleted = true;
+            }
+            Change::ReplaceKey { id, cert, expires, keyids } => {
+                store::replace_key(&tx, *id, cert, *expires)?;
+                done.held.extend(store::held_for(&tx, keyids, now)?);
+            }
+            Change::Units { id, day, count } => store::set_units(&tx, *id, *day, *count)?,
             Change::QueueUrl { request } => {
                 store::url_enqueue(&tx, request, now)?;
             }
@@ -145,5 +167,6 @@ fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
             store::send_counters(tx, fingerprint)? == Some((*day, *count, *told))
         }
         Guard::UrlQuota { since, max } => store::url_count_since(tx, *since)? < *max as i64,
+        Guard::PendingCookie { hash } => store::pending_by_cookie(tx, hash)?.is_some(),
     })
 }

@@ -65,6 +65,13 @@ outcomes! {
     Deleted => "deleted",
     Status => "status",
     Changed => "changed",
+    // Config: requests and confirmation (REPLY-BLOCKS.md 5, 6.3).
+    Refused => "refused",
+    NoSuchNym => "no_such_nym",
+    Confirmed => "confirmed",
+    ConfirmUnknown => "confirm_unknown",
+    ConfirmExpired => "confirm_expired",
+    ConfirmIgnoredAuto => "confirm_ignored_auto",
     // Mail to a nym.
     Posted => "posted",
     // send@.
