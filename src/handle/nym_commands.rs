@@ -525,3 +525,438 @@ fn refused(n: &Nym, active: &[StoredBlock], problems: &[Problem], base: Effects)
     );
     Decision::new(EV, Outcome::Refused, base.post(current(n, active, "Configuration refused", text)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::Kit;
+    use super::*;
+    use crate::protocol::config_request::keys as ck;
+
+    const COOKIE: &str = "0123456789abcdef0123456789abcdef";
+
+    fn hosted(d: &str) -> bool {
+        d == "nym.example" || d == "other.example"
+    }
+
+    fn supplied(k: &Kit, local: &str, fpr: &str) -> SuppliedKey {
+        SuppliedKey::Usable(Box::new(Supplied {
+            cert: k.cert.clone(),
+            fingerprint: fpr.into(),
+            local: local.into(),
+            domain: "nym.example".into(),
+            expires: Some(k.now + 86400 * 365),
+            keyids: vec!["KID".into()],
+            bound_to: None,
+            is_server_key: false,
+        }))
+    }
+
+    fn block(n: usize) -> String {
+        (0..n).map(|i| format!("Reply-Block:\n::\nAnon-To: hop{i}@r1.example\n\n")).collect()
+    }
+
+    /// A creation of alice with `extra` header lines and `blocks` blocks.
+    fn creation(extra: &str, blocks: &str) -> String {
+        format!(
+            "Config:\nFrom: alice\nNym-Commands: create? +acksend +fixedsize name=\"Quill Pen\"\n{extra}\
+             Public-Key:\n-----BEGIN PGP PUBLIC KEY BLOCK-----\n-----END PGP PUBLIC KEY BLOCK-----\n{blocks}"
+        )
+    }
+
+    fn input(k: &Kit, text: &str) -> ConfigInput {
+        ConfigInput {
+            request: cr::parse(text, &hosted),
+            domain: "nym.example".into(),
+            named: None,
+            active: vec![],
+            key: Some(supplied(k, "alice", "FPR-NEW")),
+            key_sig: Some(k.sig(k.now - 60)),
+            block_checks: vec![],
+            cookie: COOKIE.into(),
+        }
+    }
+
+    fn run(k: &Kit, signer: Signer, inp: ConfigInput) -> Decision {
+        decide(&k.view(), &k.request(signer, b"(plaintext)"), inp)
+    }
+
+    fn modify_input(k: &Kit, n: &Nym, text: &str) -> ConfigInput {
+        let mut i = input(k, text);
+        i.named = Some(n.clone());
+        i.key = None;
+        i.key_sig = None;
+        i
+    }
+
+    fn by_nym(k: &Kit, n: &Nym) -> Signer {
+        Signer::Nym(Box::new(n.clone()), k.sig(k.now - 60))
+    }
+
+    fn keys_in(d: &Decision) -> Vec<String> {
+        let mut v = Vec::new();
+        for p in &d.effects.posts {
+            let text = match p {
+                Post::ViaBlocks { text, .. } | Post::Notice { text, .. } => text,
+                _ => continue,
+            };
+            for l in text.lines() {
+                if let (Some(a), true) = (l.rfind('['), l.ends_with(']')) {
+                    v.push(l[a + 1..l.len() - 1].to_string());
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn creation_spec_example_makes_the_nym_with_its_flags_and_a_pending_set() {
+        let k = Kit::new();
+        let d = run(&k, Signer::Unknown(vec!["KID".into()]), input(&k, &creation("", &block(2))));
+        assert_eq!(d.outcome, Outcome::Created, "{:?}", keys_in(&d));
+        let Change::InsertNym { nym, keyids } = &d.effects.changes[0] else {
+            panic!("{:?}", d.effects.changes)
+        };
+        assert_eq!(nym.address(), "alice@nym.example");
+        assert_eq!(nym.flags, DEFAULT_CONFIG | flag::ACKSEND | flag::FIXEDSIZE);
+        assert_eq!(nym.name.as_deref(), Some("Quill Pen"));
+        assert!(!nym.had_active);
+        assert_eq!(keyids, &vec!["KID".to_string()]);
+        let Change::PendingSet { nym: NymRef::Inserted, blocks, cookie_hash: h } = &d.effects.changes[1]
+        else {
+            panic!()
+        };
+        assert_eq!((blocks.len(), *h), (2, cookie_hash(COOKIE)));
+        assert_eq!(d.effects.replay_mark.as_deref(), Some(&k.sig(k.now - 60).digest[..]));
+        let [Post::ViaBlocks { blocks: Blocks::Set(b), reply_to, text, .. }] = &d.effects.posts[..] else {
+            panic!("{:?}", d.effects.posts)
+        };
+        assert_eq!(b.len(), 2);
+        assert_eq!(reply_to.as_deref(), Some("confirm+0123456789abcdef0123456789abcdef@nym.example"));
+        assert!(text.contains("+cryptrecv -signsend +acksend -disable +fixedsize"), "{text}");
+        assert!(!text.contains("hop0@r1"), "a reply never shows block text");
+    }
+
+    #[test]
+    fn creation_errors_each_have_their_key_and_change_nothing() {
+        let k = Kit::new();
+        let with = |f: &dyn Fn(&mut ConfigInput)| {
+            let mut i = input(&k, &creation("", &block(1)));
+            f(&mut i);
+            i
+        };
+        let cases: Vec<(&str, ConfigInput)> = vec![
+            (keys::NAME_TAKEN, {
+                let mut i = input(&k, &creation("", &block(1)).replace("create?", "create"));
+                i.named = Some(k.nym("alice"));
+                i
+            }),
+            (
+                keys::NAME_RESERVED,
+                input(&k, &creation("", &block(1)).replace("From: alice", "From: postmaster")),
+            ),
+            (
+                ck::BAD_FROM,
+                input(&k, &creation("", &block(1)).replace("From: alice", "From: a_very_long_name_over_16")),
+            ),
+            (keys::PUBLIC_KEY_COUNT, with(&|i| i.key = None)),
+            (
+                keys::PUBLIC_KEY_COUNT,
+                with(&|i| i.key = Some(SuppliedKey::Refused(Problem::new(keys::PUBLIC_KEY_COUNT, "two")))),
+            ),
+            (
+                keys::KEY_INVALID,
+                with(&|i| i.key = Some(SuppliedKey::Refused(Problem::new(keys::KEY_INVALID, "bad")))),
+            ),
+            (keys::KEY_UID_MISMATCH, with(&|i| i.key = Some(supplied(&k, "bob", "FPR-NEW")))),
+            (
+                keys::KEY_IN_USE,
+                with(&|i| {
+                    if let Some(SuppliedKey::Usable(s)) = &mut i.key {
+                        s.bound_to = Some(99);
+                    }
+                }),
+            ),
+            (keys::BAD_SIGNATURE, with(&|i| i.key_sig = None)),
+            (keys::SIGNATURE_DATE, with(&|i| i.key_sig = Some(k.sig(k.now - 30 * 86400)))),
+            (keys::REPLY_BLOCK_REQUIRED, input(&k, &creation("", ""))),
+            (keys::CREATE_WITH_DELETE, input(&k, &creation("Nym-Commands: delete\n", &block(1)))),
+            (ck::TOO_MANY_REPLY_BLOCKS, input(&k, &creation("", &block(5)))),
+            (
+                ck::REPLY_BLOCK_TOO_LARGE,
+                input(&k, &creation("", &format!("Reply-Block:\n{}\n", "x".repeat(40000)))),
+            ),
+            (ck::BAD_PROBABILITY, input(&k, &creation("", "Reply-Block: a=0,5\nx\n"))),
+            (PROBABILITY_SUM_KEY, input(&k, &creation("", "Reply-Block: a=0.7\nx\nReply-Block: a=0.7\ny\n"))),
+            (
+                ck::BAD_FROM,
+                input(&k, &creation("", &block(1)).replace("From: alice", "From: Alice <alice@nym.example>")),
+            ),
+            (ck::PLUSSED_FROM, input(&k, &creation("", &block(1)).replace("From: alice", "From: alice+x"))),
+            (ck::UNKNOWN_HEADER, input(&k, &creation("X-Junk: 1\n", &block(1)))),
+            (nc::keys::INVALID_SWITCH, input(&k, &creation("Nym-Commands: +nolimit\n", &block(1)))),
+            (nc::keys::INVALID_COMMAND, input(&k, &creation("Nym-Commands: frob\n", &block(1)))),
+            (nc::keys::UNPARSABLE_COMMAND, input(&k, &creation("Nym-Commands: +nobcc ;\n", &block(1)))),
+            (nc::keys::BAD_NAME, input(&k, &creation("Nym-Commands: name=\"a@b\" \n", &block(1)))),
+            (
+                keys::KEY_IS_SERVER_KEY,
+                with(&|i| {
+                    if let Some(SuppliedKey::Usable(s)) = &mut i.key {
+                        s.is_server_key = true;
+                    }
+                }),
+            ),
+        ];
+        for (key, inp) in cases {
+            let d = run(&k, Signer::Unknown(vec![]), inp);
+            assert_eq!(d.outcome, Outcome::Refused, "{key}");
+            assert!(d.effects.changes.is_empty(), "{key}");
+            assert!(d.effects.posts.len() <= 1, "{key}");
+            if let Some(p) = d.effects.posts.first() {
+                assert!(matches!(p, Post::ViaBlocks { blocks: Blocks::One(_), encrypt: true, .. }), "{key}");
+                assert!(keys_in(&d).iter().any(|x| x == key), "{key}: {:?}", keys_in(&d));
+            } else {
+                // No reply: no usable key, or the key is the server's.
+                assert!(
+                    [
+                        keys::PUBLIC_KEY_COUNT,
+                        keys::KEY_INVALID,
+                        keys::KEY_IS_SERVER_KEY,
+                        keys::REPLY_BLOCK_REQUIRED
+                    ]
+                    .contains(&key),
+                    "{key} got no reply"
+                );
+            }
+        }
+    }
+
+    const PROBABILITY_SUM_KEY: &str = crate::protocol::reply_block::PROBABILITY_SUM;
+
+    #[test]
+    fn unauthorized_request_with_four_blocks_gets_at_most_one_reply_through_the_first() {
+        let k = Kit::new();
+        let mut i = input(&k, &creation("", &block(4)));
+        i.key_sig = None;
+        let d = run(&k, Signer::Bad, i);
+        assert_eq!(d.outcome, Outcome::Refused);
+        let [Post::ViaBlocks { blocks: Blocks::One(b), encrypt: true, to: Addressee::Key { .. }, .. }] =
+            &d.effects.posts[..]
+        else {
+            panic!("{:?}", d.effects.posts)
+        };
+        assert!(b.text.contains("hop0@r1.example"), "the first block");
+        // A bad signature on a modification: the same, at most one reply.
+        let mut i = modify_input(&k, &k.nym("alice"), &format!("Config:\nFrom: alice\n{}", block(4)));
+        i.key = Some(supplied(&k, "alice", "FPR-alice"));
+        let d = run(&k, Signer::Bad, i);
+        assert_eq!(d.outcome, Outcome::BadSignature);
+        assert!(matches!(&d.effects.posts[..], [Post::ViaBlocks { blocks: Blocks::One(_), .. }]));
+        assert!(keys_in(&d).contains(&keys::BAD_SIGNATURE.to_string()));
+    }
+
+    #[test]
+    fn unauthorized_request_without_a_usable_key_gets_no_reply() {
+        let k = Kit::new();
+        let mut i = modify_input(&k, &k.nym("alice"), &format!("Config:\nFrom: alice\n{}", block(4)));
+        i.key = None;
+        let d = run(&k, Signer::NotANym, i);
+        assert_eq!(d.outcome, Outcome::SignerNotANym);
+        assert!(d.effects.posts.is_empty() && d.effects.changes.is_empty() && !d.effects.commit);
+    }
+
+    #[test]
+    fn creation_replayed_signature_is_silent() {
+        let k = Kit::new();
+        let mut i = input(&k, &creation("", &block(1)));
+        let mut s = k.sig(k.now - 60);
+        s.seen = true;
+        i.key_sig = Some(s);
+        let d = run(&k, Signer::Unknown(vec![]), i);
+        assert_eq!(d.outcome, Outcome::ReplayedSignature);
+        assert!(!d.effects.commit);
+    }
+
+    #[test]
+    fn modification_changes_flags_and_name_through_the_current_channel() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(
+            &k,
+            by_nym(&k, &n),
+            modify_input(
+                &k,
+                &n,
+                "Config:\nFrom: alice@nym.example\nNym-Commands: +nobcc -acksend name=\"Al\" \n",
+            ),
+        );
+        assert_eq!(d.outcome, Outcome::Changed);
+        let [Change::UpdateOptions(u)] = &d.effects.changes[..] else { panic!("{:?}", d.effects.changes) };
+        assert_eq!(u.flags, (n.flags | flag::NOBCC) & !flag::ACKSEND);
+        assert_eq!(u.name.as_deref(), Some("Al"));
+        // No active block: alt.anonymous.messages.
+        assert!(
+            matches!(&d.effects.posts[..], [Post::Notice { subject, .. }] if subject == "Configuration completed")
+        );
+    }
+
+    #[test]
+    fn modification_replies_through_active_blocks_when_the_nym_has_them() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.active_blocks = 1;
+        let mut i = modify_input(&k, &n, "Config:\nFrom: alice\nNym-Commands: -cryptrecv\n");
+        i.active = vec![StoredBlock { set: None, text: "active\n\n".into() }];
+        let d = run(&k, by_nym(&k, &n), i);
+        let [Post::ViaBlocks { blocks: Blocks::Set(b), encrypt, .. }] = &d.effects.posts[..] else {
+            panic!()
+        };
+        assert_eq!(b[0].text, "active\n\n");
+        assert!(!encrypt, "the reply follows the new flags");
+    }
+
+    #[test]
+    fn modification_blocks_become_the_pending_set_with_a_cookie_free_notice() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(&k, by_nym(&k, &n), modify_input(&k, &n, &format!("Config:\nFrom: alice\n{}", block(2))));
+        assert_eq!(d.outcome, Outcome::Changed);
+        assert!(
+            matches!(&d.effects.changes[..], [Change::PendingSet { nym: NymRef::Id(7), blocks, .. }] if blocks.len() == 2)
+        );
+        let [Post::ViaBlocks { blocks: Blocks::Set(b), reply_to: Some(r), .. }, Post::Notice { text, .. }] =
+            &d.effects.posts[..]
+        else {
+            panic!("{:?}", d.effects.posts)
+        };
+        assert_eq!(b.len(), 2);
+        assert!(r.starts_with("confirm+"));
+        assert!(!text.contains(COOKIE), "the current channel never sees the cookie");
+    }
+
+    #[test]
+    fn modification_errors_are_all_or_nothing() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let text = format!("Config:\nFrom: alice\nNym-Commands: +nobcc +bogus\n{}", block(1));
+        let d = run(&k, by_nym(&k, &n), modify_input(&k, &n, &text));
+        assert_eq!(d.outcome, Outcome::Refused);
+        assert!(d.effects.changes.is_empty());
+        assert!(d.effects.replay_mark.is_some());
+        assert!(matches!(&d.effects.posts[..], [Post::Notice { .. }]), "through the current channel");
+        assert_eq!(keys_in(&d), vec![nc::keys::INVALID_SWITCH.to_string()]);
+    }
+
+    #[test]
+    fn modification_of_no_such_nym() {
+        let k = Kit::new();
+        let mut i = input(&k, &format!("Config:\nFrom: nobody2\n{}", block(1)));
+        i.key = Some(supplied(&k, "nobody2", "FPR-NEW"));
+        let d = run(&k, Signer::Unknown(vec![]), i);
+        assert_eq!(d.outcome, Outcome::NoSuchNym);
+        assert!(keys_in(&d).contains(&keys::NO_SUCH_NYM.to_string()));
+    }
+
+    #[test]
+    fn modification_by_an_unknown_signer_is_held() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(&k, Signer::Unknown(vec!["AAAA".into()]), modify_input(&k, &n, "Config:\nFrom: alice\n"));
+        assert_eq!(d.outcome, Outcome::HeldUnknownSigner);
+    }
+
+    #[test]
+    fn create_if_free_on_a_taken_name_modifies() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let mut i = modify_input(&k, &n, "Config:\nFrom: alice\nNym-Commands: create? +signsend\n");
+        i.key = None;
+        let d = run(&k, by_nym(&k, &n), i);
+        assert_eq!(d.outcome, Outcome::Changed);
+    }
+
+    #[test]
+    fn status_request_when_nothing_changes() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(&k, by_nym(&k, &n), modify_input(&k, &n, "Config:\nFrom: alice\n"));
+        assert_eq!(d.outcome, Outcome::Status);
+        assert!(d.effects.changes.is_empty());
+        let [Post::Notice { text, .. }] = &d.effects.posts[..] else { panic!() };
+        assert!(text.contains("Flags:      +cryptrecv -signsend +acksend"), "{text}");
+    }
+
+    #[test]
+    fn delete_erases_after_a_last_notice_and_ignores_blocks() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let text = "Config:\nFrom: alice\nNym-Commands: delete\nReply-Block: a=0,5\nx\n";
+        let d = run(&k, by_nym(&k, &n), modify_input(&k, &n, text));
+        assert_eq!(d.outcome, Outcome::Deleted);
+        assert!(matches!(d.effects.changes[..], [Change::DeleteNym { id: 7 }]));
+        assert!(matches!(&d.effects.posts[..], [Post::Notice { subject, .. }] if subject == "Nym deleted"));
+    }
+
+    #[test]
+    fn key_rollover_replaces_the_key_and_same_fingerprint_refreshes() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let mut i = modify_input(&k, &n, "Config:\nFrom: alice\nPublic-Key:\n-----END\n");
+        i.key = Some(supplied(&k, "alice", "FPR-ROLLED"));
+        let d = run(&k, by_nym(&k, &n), i.clone());
+        assert!(
+            matches!(&d.effects.changes[..], [Change::ReplaceKey { id: 7, .. }]),
+            "{:?}",
+            d.effects.changes
+        );
+        i.key = Some(supplied(&k, "alice", "FPR-alice"));
+        let d = run(&k, by_nym(&k, &n), i.clone());
+        assert!(matches!(&d.effects.changes[..], [Change::UpdateCert { id: 7, .. }]));
+        // The new key must pass the creation key checks.
+        i.key = Some(supplied(&k, "bob", "FPR-ROLLED"));
+        let d = run(&k, by_nym(&k, &n), i);
+        assert_eq!(d.outcome, Outcome::Refused);
+        assert_eq!(keys_in(&d), vec![keys::KEY_UID_MISMATCH.to_string()]);
+    }
+
+    #[test]
+    fn drop_reply_blocks_goes_back_to_aam() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.active_blocks = 1;
+        let mut i = modify_input(&k, &n, "Config:\nFrom: alice\nNym-Commands: drop-reply-blocks\n");
+        i.active = vec![StoredBlock { set: None, text: "a\n\n".into() }];
+        let d = run(&k, by_nym(&k, &n), i);
+        assert!(matches!(&d.effects.changes[..], [Change::DropReplyBlocks { id: 7 }]));
+        assert!(matches!(&d.effects.posts[..], [Post::Notice { .. }]));
+    }
+
+    #[test]
+    fn minus_disable_resets_todays_units() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.flags |= flag::DISABLE;
+        n.unit_count = 600;
+        let d =
+            run(&k, by_nym(&k, &n), modify_input(&k, &n, "Config:\nFrom: alice\nNym-Commands: -disable\n"));
+        assert!(d
+            .effects
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Units { id: 7, count: 0, day } if *day == super::super::quota::day_of(k.now))));
+        assert!(d
+            .effects
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::UpdateOptions(u) if !u.has(flag::DISABLE))));
+    }
+
+    #[test]
+    fn creation_names_follow_the_original_rule_and_ours() {
+        for ok in ["al", "quill", "a-b_c", "x1234567890abcde"] {
+            assert!(is_creation_name(ok), "{ok}");
+        }
+        for bad in ["a", "x1234567890abcdef", "_ab", "ab-", "a.b", "Quill"] {
+            assert!(!is_creation_name(bad), "{bad}");
+        }
+    }
+}
