@@ -100,7 +100,7 @@ pub fn deliver_from(
             let d = handle::forward::decide(&view, &domain, &raw);
             let digest = input.digest();
             let rendered = channel::render(cfg, &mut ctx.server, d.effects.posts.clone())?;
-            let result = match ctx.record(Some(&digest), &d, rendered.into_items(cfg)?)? {
+            let result = match ctx.record_rendered(Some(&digest), &d, rendered)? {
                 Applied::Committed(c) => Ok(finish(&mut ctx, &d, c)),
                 Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),
             };
@@ -165,6 +165,24 @@ impl<'a> Ctx<'a> {
         items: Vec<OutItem>,
     ) -> Result<Applied, Failure> {
         record::apply(&mut self.store, self.cfg, self.now, digest, &d.effects, items)
+    }
+
+    /// Apply a decision with its rendered posts; what went to the Type I
+    /// engine is noted once the decision committed.
+    fn record_rendered(
+        &mut self,
+        digest: Option<&[u8]>,
+        d: &Decision,
+        rendered: channel::Rendered,
+    ) -> Result<Applied, Failure> {
+        let (items, blocks) = rendered.into_items(self.cfg)?;
+        let applied = self.record(digest, d, items)?;
+        if let Applied::Committed(c) = &applied {
+            if c.outcome.is_none() {
+                channel::blocks::committed(&blocks);
+            }
+        }
+        Ok(applied)
     }
 
     /// The operator's block list; an unreadable one defers (it must not
@@ -322,7 +340,7 @@ pub fn request(
             let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
             let d = handle::nym_commands::decide(&view, &req, input);
             let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
-            match ctx.record(digest, &d, rendered.into_items(ctx.cfg)?)? {
+            match ctx.record_rendered(digest, &d, rendered)? {
                 Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
                 Applied::Retry => continue,
             }
@@ -336,7 +354,7 @@ pub fn request(
         let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
         let d = handle::dispatch(&view, service, &req, key);
         let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
-        match ctx.record(digest, &d, rendered.into_items(ctx.cfg)?)? {
+        match ctx.record_rendered(digest, &d, rendered)? {
             Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
             Applied::Retry => continue,
         }
@@ -472,7 +490,7 @@ fn confirm(
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
     let d = handle::confirm::decide(&view, ext, automatic, found)?;
     let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
-    match ctx.record(Some(digest), &d, rendered.into_items(ctx.cfg)?)? {
+    match ctx.record_rendered(Some(digest), &d, rendered)? {
         Applied::Committed(c) => Ok(finish(ctx, &d, c)),
         Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("confirm guard asked to retry"))),
     }

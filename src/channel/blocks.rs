@@ -8,10 +8,11 @@
 //! is where those runs happen and their output (mail to the first remote
 //! hop, or a post) becomes outbox items in the same transaction as the
 //! decision. Until the engine (src/protocol/type1.rs) is connected it
-//! returns no items, so a reply through a block is decided, recorded
-//! and logged (`event=reply_block outcome=no_engine`) but not sent; in
-//! debug builds `NYMGATE_BLOCK_SPOOL_FOR_TEST=DIR` writes each message
-//! to `DIR` so that the tests can read what would leave.
+//! returns no items, so a reply through a block is decided and recorded
+//! but not sent; [`committed`], called once the decision committed, logs
+//! `event=reply_block outcome=no_engine count=N` and, in debug builds
+//! with `NYMGATE_BLOCK_SPOOL_FOR_TEST=DIR`, writes each engine input to
+//! `DIR/*.block` so that the tests can read what would leave.
 
 use rand::Rng;
 
@@ -83,23 +84,32 @@ pub fn render(server: &mut ServerKey, post: Post) -> Result<Vec<BlockMessage>, F
     Ok(chosen.into_iter().map(|b| BlockMessage { block: b.text, payload: payload.clone() }).collect())
 }
 
-/// Run the Type I engine on each message; its outputs are outbox items.
-/// Not connected yet: see the module documentation.
-pub fn run_engine(_cfg: &Config, msgs: Vec<BlockMessage>) -> Result<Vec<OutItem>, Failure> {
+/// Run the Type I engine on each message; its outputs are outbox items,
+/// queued in the decision's transaction. Not connected yet: see the
+/// module documentation.
+pub fn run_engine(_cfg: &Config, _msgs: &[BlockMessage]) -> Result<Vec<OutItem>, Failure> {
+    Ok(Vec::new())
+}
+
+/// After the decision committed: note what went to the engine (the log
+/// line carries only a count) and, in debug builds, write each engine
+/// input into `NYMGATE_BLOCK_SPOOL_FOR_TEST` for the tests.
+pub fn committed(msgs: &[BlockMessage]) {
     if msgs.is_empty() {
-        return Ok(Vec::new());
+        return;
     }
     #[cfg(debug_assertions)]
     if let Some(dir) = std::env::var_os("NYMGATE_BLOCK_SPOOL_FOR_TEST") {
         let dir = std::path::PathBuf::from(dir);
-        for m in &msgs {
+        for m in msgs {
             let mut id = [0u8; 16];
             rand::thread_rng().fill(&mut id);
-            std::fs::write(dir.join(format!("{}.block", hex::encode(id))), m.body())?;
+            if std::fs::write(dir.join(format!("{}.block", hex::encode(id))), m.body()).is_err() {
+                log::warn!("event=reply_block outcome=test_spool_failed");
+            }
         }
     }
     log::info!("event=reply_block outcome=no_engine count={}", msgs.len());
-    Ok(Vec::new())
 }
 
 #[cfg(test)]

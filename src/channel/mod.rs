@@ -23,10 +23,11 @@ pub struct Rendered {
 impl Rendered {
     /// Everything for the outbox: the items, and what the Type I engine
     /// makes of the block messages.
-    pub fn into_items(self, cfg: &Config) -> Result<Vec<OutItem>, Failure> {
+    /// The block messages are returned for [`blocks::committed`].
+    pub fn into_items(self, cfg: &Config) -> Result<(Vec<OutItem>, Vec<blocks::BlockMessage>), Failure> {
         let mut items = self.items;
-        items.extend(blocks::run_engine(cfg, self.blocks)?);
-        Ok(items)
+        items.extend(blocks::run_engine(cfg, &self.blocks)?);
+        Ok((items, self.blocks))
     }
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod faults;
 mod hostile;
 mod interop_gpg;
+mod nym_commands;
 mod operator;
 mod outbox;
 mod send;
