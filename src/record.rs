@@ -113,7 +113,14 @@ pub fn apply(
                 };
                 store::replace_pending(&tx, id, blocks, cookie_hash, now)?;
             }
-            Change::ActivatePending { id } => store::activate_pending(&tx, *id)?,
+            Change::ActivatePending { id } => {
+                store::activate_pending(&tx, *id)?;
+                deleted = true;
+            }
+            Change::ExpirePending { id } => {
+                store::expire_pending(&tx, *id)?;
+                deleted = true;
+            }
             Change::DropReplyBlocks { id } => {
                 store::drop_reply_blocks(&tx, *id)?;
                 deleted = true;

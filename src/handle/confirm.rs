@@ -85,6 +85,45 @@ pub fn decide(
     Ok(Decision::new(EV, Outcome::Confirmed, effects))
 }
 
+/// A pending set older than `confirm_timeout` (`nymgate flush`): a nym a
+/// `Config:` request made that never had a confirmed set is erased (its
+/// name is free again) and told through alt.anonymous.messages; any
+/// other loses the pending set and is told through its channel.
+pub fn expiry(n: &Nym, active: &[StoredBlock]) -> Decision {
+    const EXP: &str = "confirm_expiry";
+    if !n.had_active && active.is_empty() {
+        let text = format!(
+            "The reply blocks of {} were never confirmed, so the nym is erased with its key;
+             its name is free again. To try again, send a new Config: creation.
+",
+            n.address()
+        );
+        let post = super::notice_to(
+            n,
+            crate::protocol::address::Service::Config,
+            "Nym erased: blocks never confirmed",
+            text,
+        );
+        return Decision::new(
+            EXP,
+            Outcome::Deleted,
+            Effects::none().change(Change::DeleteNym { id: n.id }).post(post),
+        );
+    }
+    let text = format!(
+        "The new reply blocks of {} were not confirmed in time and are dropped.
+         Nothing else changed.
+",
+        n.address()
+    );
+    let post = super::nym_commands::current(n, active, "Reply blocks expired", text);
+    Decision::new(
+        EXP,
+        Outcome::ConfirmExpired,
+        Effects::none().change(Change::ExpirePending { id: n.id }).post(post),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::Kit;
@@ -152,6 +191,35 @@ mod tests {
         let d = decide(&k.view(), Some(COOKIE), true, Some(found(&k, k.now))).unwrap();
         assert_eq!(d.outcome, Outcome::ConfirmIgnoredAuto);
         assert!(d.effects.changes.is_empty() && !d.effects.commit);
+    }
+
+    #[test]
+    fn expiry_erases_a_config_nym_that_never_had_active_blocks() {
+        let k = Kit::new();
+        let mut n = k.nym("quill");
+        n.had_active = false;
+        let d = expiry(&n, &[]);
+        assert!(matches!(d.effects.changes[..], [Change::DeleteNym { id: 7 }]));
+        assert!(matches!(&d.effects.posts[..], [Post::Notice { .. }]), "told through a.a.m");
+    }
+
+    #[test]
+    fn expiry_of_other_nyms_drops_only_the_pending_set() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = expiry(&n, &[]);
+        assert!(matches!(d.effects.changes[..], [Change::ExpirePending { id: 7 }]));
+        assert!(matches!(&d.effects.posts[..], [Post::Notice { .. }]));
+        let mut m = k.nym("quill");
+        m.had_active = true;
+        m.active_blocks = 1;
+        let active = vec![StoredBlock { set: None, text: "a\n\n".into() }];
+        let d = expiry(&m, &active);
+        assert!(matches!(d.effects.changes[..], [Change::ExpirePending { id: 7 }]));
+        assert!(
+            matches!(&d.effects.posts[..], [Post::ViaBlocks { blocks: Blocks::Set(_), .. }]),
+            "through its blocks"
+        );
     }
 
     #[test]

@@ -182,6 +182,8 @@ pub enum Change {
     PendingSet { nym: NymRef, blocks: Vec<StoredBlock>, cookie_hash: [u8; 32] },
     /// The pending set was confirmed: it replaces the active blocks.
     ActivatePending { id: i64 },
+    /// The pending set expired unconfirmed: its blocks and cookie erased.
+    ExpirePending { id: i64 },
     /// `drop-reply-blocks`: every block and the cookie erased.
     DropReplyBlocks { id: i64 },
     /// Key rollover: another key; `keyids` find messages held for it.

@@ -133,7 +133,7 @@ fn problem_lines(p: &[Problem]) -> String {
 
 /// A notice through the nym's current channel: its active blocks, else
 /// alt.anonymous.messages.
-fn current(n: &Nym, active: &[StoredBlock], subject: &str, text: String) -> Post {
+pub(super) fn current(n: &Nym, active: &[StoredBlock], subject: &str, text: String) -> Post {
     if active.is_empty() {
         notice_to(n, Service::Config, subject, text)
     } else {

@@ -287,3 +287,55 @@ fn badly_signed_config_with_four_blocks_gets_at_most_one_reply() {
     assert_eq!(block_files(&sp).len(), 1);
     assert!(s.articles().is_empty(), "never a plaintext or a.a.m reply");
 }
+
+#[test]
+fn pending_sets_expire_at_flush_erasing_never_confirmed_config_nyms() {
+    let s = Server::new(&["nym.example"]);
+    s.set("reply_blocks", "confirm_timeout", "1");
+    let g = Gpg::new();
+    let sp = spool(&s);
+    assert_eq!(deliver(&s, &sp, "config@nym.example", "a@b.example", &creation(&s, &g, "")).0, 0);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM nyms"), 1);
+    let cookie = cookie_of(&open_payload(&g, &block_files(&sp)[0]));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Past the timeout the cookie no longer confirms.
+    let rcpt = format!("confirm+{cookie}@nym.example");
+    let (code, log) = deliver(&s, &sp, &rcpt, "a@b.example", b"Subject: x\n\ny\n");
+    assert_eq!(code, 0);
+    assert!(log.contains("confirm_expired"), "{log}");
+    s.flush();
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM nyms"), 0, "the name is free again");
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM reply_blocks"), 0);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM pending_sets"), 0);
+    // Told once, through alt.anonymous.messages.
+    let arts = s.articles();
+    assert_eq!(arts.len(), 1);
+    let o = g.decrypt(arts[0].body.as_bytes());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("never confirmed"));
+    s.flush();
+    assert_eq!(s.articles().len(), 1);
+}
+
+#[test]
+fn an_expired_pending_set_of_a_zax_nym_leaves_the_nym() {
+    let (s, g) = server_with_nym("alice", "hsub: panda\n");
+    s.set("reply_blocks", "confirm_timeout", "1");
+    let sp = spool(&s);
+    let text = "Config:\nFrom: alice\nReply-Block:\n::\nAnon-To: alice@box.example\n\n";
+    let req = mail_around(
+        "config@nym.example",
+        &g.sign_encrypt("config@nym.example", "alice@nym.example", text.as_bytes()),
+    );
+    assert_eq!(deliver(&s, &sp, "config@nym.example", "a@b.example", &req).0, 0);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM pending_sets"), 1);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    s.flush();
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM nyms"), 1);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM reply_blocks"), 0);
+    let texts: Vec<String> = s
+        .articles_for_hsub("panda")
+        .iter()
+        .map(|a| String::from_utf8_lossy(&g.decrypt(a.body.as_bytes()).stdout).to_string())
+        .collect();
+    assert_eq!(texts.iter().filter(|t| t.contains("Subject: Reply blocks expired")).count(), 1, "{texts:?}");
+}
