@@ -233,7 +233,7 @@ pub fn decide(v: &View, req: &Request, inp: ConfigInput) -> Decision {
     let rb = &v.cfg.reply_blocks;
     let mut block_problems: Vec<Problem> =
         r.problems.iter().filter(|p| p.key == cr::keys::BAD_PROBABILITY).cloned().collect();
-    block_problems.extend(check_blocks(&r.blocks, rb.max_per_nym, rb.max_block_bytes));
+    block_problems.extend(check_blocks(&r.blocks, r.blocks_total, rb.max_per_nym, rb.max_block_bytes));
     block_problems.extend(check_sums(&r.blocks.iter().map(|b| b.set).collect::<Vec<_>>()));
     block_problems.extend(inp.block_checks.iter().flatten().cloned());
     let name = r.from.as_ref().map(|f| f.name.to_ascii_lowercase());

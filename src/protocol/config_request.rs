@@ -21,6 +21,10 @@ pub mod keys {
 /// Most header lines (before the first `Reply-Block:`) a request may have.
 pub const MAX_LINES: usize = 1024;
 
+/// Most `Reply-Block:` sections kept from one request; more are only
+/// counted (a request with more than `max_per_nym` is refused anyway).
+pub const MAX_SECTIONS: usize = 64;
+
 /// The default of `[reply_blocks] max_per_nym`.
 pub const MAX_PER_NYM: usize = 4;
 /// The default of `[reply_blocks] max_block_bytes`.
@@ -145,7 +149,10 @@ pub struct ConfigRequest {
     pub public_key: Option<String>,
     /// The values of the `Nym-Command(s):` lines, not joined.
     pub commands: Vec<String>,
+    /// The first [`MAX_SECTIONS`] blocks.
     pub blocks: Vec<BlockSection>,
+    /// How many `Reply-Block:` sections the request had.
+    pub blocks_total: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -228,7 +235,9 @@ pub fn parse(text: &str, hosted: &dyn Fn(&str) -> bool) -> ConfigRequest {
             r.commands.push(v.to_string());
         } else if let Some(name) = field_name(line) {
             let shown: String = name.chars().take(40).collect();
-            r.problems.push(Problem::new(keys::UNKNOWN_HEADER, format!("Unknown header line {shown}:")));
+            if r.problems.len() < super::nym_commands::MAX_PROBLEMS {
+                r.problems.push(Problem::new(keys::UNKNOWN_HEADER, format!("Unknown header line {shown}:")));
+            }
         }
     }
     if keys_seen > 1 {
@@ -255,6 +264,10 @@ pub fn parse(text: &str, hosted: &dyn Fn(&str) -> bool) -> ConfigRequest {
             }
             body.push_str(l);
             body.push('\n');
+        }
+        r.blocks_total += 1;
+        if r.blocks.len() >= MAX_SECTIONS {
+            continue;
         }
         let set = match parse_probability(rest) {
             Ok(s) => s,
@@ -283,12 +296,19 @@ fn finish_block(mut body: String) -> String {
 }
 
 /// Section 6.1: the count and size of the blocks of one request.
-pub fn check_blocks(blocks: &[BlockSection], max_per_nym: usize, max_block_bytes: usize) -> Vec<Problem> {
+/// `total` is how many the request had ([`ConfigRequest::blocks_total`]).
+pub fn check_blocks(
+    blocks: &[BlockSection],
+    total: usize,
+    max_per_nym: usize,
+    max_block_bytes: usize,
+) -> Vec<Problem> {
     let mut v = Vec::new();
-    if blocks.len() > max_per_nym {
+    let total = total.max(blocks.len());
+    if total > max_per_nym {
         v.push(Problem::new(
             keys::TOO_MANY_REPLY_BLOCKS,
-            format!("{} reply blocks; at most {max_per_nym} are allowed", blocks.len()),
+            format!("{total} reply blocks; at most {max_per_nym} are allowed"),
         ));
     }
     for (i, b) in blocks.iter().enumerate() {
@@ -489,17 +509,29 @@ Reply-Block: a=0.7\n::\nAnon-To: remailer@r1.example\n\n::\nEncrypted: PGP\n\n--
     #[test]
     fn blocks_at_most_max_per_nym() {
         let b = |n: usize| vec![BlockSection { set: None, text: "x\n\n".into() }; n];
-        assert!(check_blocks(&b(4), MAX_PER_NYM, MAX_BLOCK_BYTES).is_empty());
-        let p = check_blocks(&b(5), MAX_PER_NYM, MAX_BLOCK_BYTES);
+        assert!(check_blocks(&b(4), 4, MAX_PER_NYM, MAX_BLOCK_BYTES).is_empty());
+        let p = check_blocks(&b(5), 5, MAX_PER_NYM, MAX_BLOCK_BYTES);
         assert_eq!(p.iter().map(|p| p.key).collect::<Vec<_>>(), vec![keys::TOO_MANY_REPLY_BLOCKS]);
+    }
+
+    #[test]
+    fn blocks_a_flood_of_sections_is_counted_not_kept() {
+        let t = format!("Config:\nFrom: q\n{}", "Reply-Block: a=0,5\nx\n".repeat(10_000));
+        let r = parse(&t, &hosted);
+        assert_eq!((r.blocks.len(), r.blocks_total), (MAX_SECTIONS, 10_000));
+        let p = check_blocks(&r.blocks, r.blocks_total, MAX_PER_NYM, MAX_BLOCK_BYTES);
+        assert!(p[0].detail.starts_with("10000 reply blocks"), "{}", p[0].detail);
+        assert_eq!(r.problems.len(), MAX_SECTIONS, "one bad-probability per kept block");
+        let t = format!("Config:\nFrom: q\n{}", "X-A: 1\n".repeat(1000));
+        assert_eq!(parse(&t, &hosted).problems.len(), crate::protocol::nym_commands::MAX_PROBLEMS);
     }
 
     #[test]
     fn blocks_at_most_max_block_bytes() {
         let ok = BlockSection { set: None, text: "x".repeat(MAX_BLOCK_BYTES) };
         let big = BlockSection { set: None, text: "x".repeat(MAX_BLOCK_BYTES + 1) };
-        assert!(check_blocks(std::slice::from_ref(&ok), MAX_PER_NYM, MAX_BLOCK_BYTES).is_empty());
-        let p = check_blocks(&[ok, big], MAX_PER_NYM, MAX_BLOCK_BYTES);
+        assert!(check_blocks(std::slice::from_ref(&ok), 1, MAX_PER_NYM, MAX_BLOCK_BYTES).is_empty());
+        let p = check_blocks(&[ok, big], 2, MAX_PER_NYM, MAX_BLOCK_BYTES);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].key, keys::REPLY_BLOCK_TOO_LARGE);
         assert!(p[0].detail.contains("block 2"));

@@ -232,6 +232,26 @@ pub fn name_problem(v: &str) -> Option<&'static str> {
     None
 }
 
+/// Most problems one request reports; later ones are not listed (the
+/// request is refused all the same), so that a hostile command line
+/// cannot make the reply, or memory, grow with it.
+pub const MAX_PROBLEMS: usize = 32;
+
+/// A token as it is shown in a reply: at most 40 characters.
+fn shown(token: &str) -> String {
+    let mut s: String = token.chars().take(40).collect();
+    if s.len() < token.len() {
+        s.push_str("...");
+    }
+    s
+}
+
+fn push(c: &mut Commands, p: Problem) {
+    if c.problems.len() < MAX_PROBLEMS {
+        c.problems.push(p);
+    }
+}
+
 /// Read the joined command text (see [`join_lines`]).
 pub fn parse(text: &str) -> Commands {
     let mut c = Commands::default();
@@ -261,9 +281,10 @@ pub fn parse(text: &str) -> Commands {
         {
             match switchable(body) {
                 Some(bit) => c.switch(token.starts_with('+'), bit),
-                None => {
-                    c.problems.push(Problem::new(keys::INVALID_SWITCH, format!("Unknown switch {token}")))
-                }
+                None => push(
+                    &mut c,
+                    Problem::new(keys::INVALID_SWITCH, format!("Unknown switch {}", shown(token))),
+                ),
             }
             continue;
         }
@@ -273,23 +294,29 @@ pub fn parse(text: &str) -> Commands {
                     i += used;
                     match name_problem(&v) {
                         None => c.name = Some(v),
-                        Some(why) => c.problems.push(Problem::new(keys::BAD_NAME, format!("The name {why}"))),
+                        Some(why) => push(&mut c, Problem::new(keys::BAD_NAME, format!("The name {why}"))),
                     }
                 }
-                None => c.problems.push(Problem::new(
-                    keys::BAD_NAME,
-                    "name= needs a value in double quotes (with \\\\ and \\\" only) followed by a space",
-                )),
+                None => push(
+                    &mut c,
+                    Problem::new(
+                        keys::BAD_NAME,
+                        "name= needs a value in double quotes (with \\\\ and \\\" only) followed by a space",
+                    ),
+                ),
             },
             "create" => c.create = Some(Create::New),
             "create?" => c.create = Some(Create::IfFree),
             "delete" => c.delete = true,
             "drop-reply-blocks" => c.drop_reply_blocks = true,
             _ if token.starts_with('+') || token.starts_with('-') => {
-                c.problems.push(Problem::new(keys::INVALID_SWITCH, format!("Unknown switch {token}")))
+                push(&mut c, Problem::new(keys::INVALID_SWITCH, format!("Unknown switch {}", shown(token))))
             }
             _ => {
-                c.problems.push(Problem::new(keys::INVALID_COMMAND, format!("Unknown command {token}")));
+                push(
+                    &mut c,
+                    Problem::new(keys::INVALID_COMMAND, format!("Unknown command {}", shown(token))),
+                );
                 if let Some((_, used)) = quoted(&text[i..]) {
                     i += used;
                 }
@@ -297,7 +324,7 @@ pub fn parse(text: &str) -> Commands {
         }
     }
     if text[i..].bytes().any(|b| !is_space(b)) {
-        c.problems.push(Problem::new(keys::UNPARSABLE_COMMAND, "Could not read the rest of the commands"));
+        push(&mut c, Problem::new(keys::UNPARSABLE_COMMAND, "Could not read the rest of the commands"));
     }
     c
 }
@@ -554,6 +581,16 @@ mod tests {
         let word = DEFAULT_CONFIG & 0x3 | flag::NOBCC;
         let text = describe(word);
         assert_eq!(parse(&join_lines(&[text])).apply(0), word);
+    }
+
+    #[test]
+    fn hostile_command_lines_report_a_bounded_number_of_short_problems() {
+        let text = format!("{} +{}\n", "frob ".repeat(100_000), "x".repeat(100_000));
+        let c = parse(&text);
+        assert_eq!(c.problems.len(), MAX_PROBLEMS);
+        assert!(c.problems.iter().all(|p| p.detail.len() < 80));
+        let c = parse(&format!("+{}\n", "y".repeat(10_000)));
+        assert!(c.problems[0].detail.len() < 80, "{}", c.problems[0].detail);
     }
 
     #[test]
