@@ -111,6 +111,12 @@ fn config_creation_by_hand_makes_the_nym_with_its_flags_and_a_pending_block() {
     assert_eq!(count(&s, "SELECT COUNT(*) FROM reply_blocks WHERE pending = 1"), 1);
     assert_eq!(count(&s, "SELECT COUNT(*) FROM reply_blocks WHERE pending = 0"), 0);
     assert_eq!(count(&s, "SELECT COUNT(*) FROM pending_sets"), 1);
+    let show = String::from_utf8(s.admin(&["nym", "show", "quill@nym.example"]).stdout).unwrap();
+    assert!(
+        show.contains("flags:       +cryptrecv -signsend +acksend -disable -fixedsize -fingerkey +nobcc"),
+        "{show}"
+    );
+    assert!(show.contains("blocks:      0 active, 1 pending"), "{show}");
     // The reply goes through the pending block: block text, then the
     // payload signed by the server and encrypted to the nym.
     let inputs = block_files(&sp);
