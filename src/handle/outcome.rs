@@ -76,6 +76,9 @@ outcomes! {
     Posted => "posted",
     // send@.
     NoRecipient => "no_recipient",
+    WrongFormat => "wrong_format",
+    FromNotSigner => "from_not_signer",
+    SendDisabled => "send_disabled",
     AllRecipientsBlocked => "all_recipients_blocked",
     DailyLimit => "daily_limit",
     TooManyRecipients => "too_many_recipients",

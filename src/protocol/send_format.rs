@@ -149,6 +149,115 @@ pub fn message_commands<S: AsRef<str>>(values: &[S]) -> MessageCommands {
     m
 }
 
+/// A send@ request made ready for the Zax writer: the nym.alias.net
+/// headers taken out, the rest byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The message to send (its header without `Hidden-To:` and
+    /// `Nym-Command(s):`; in nym.alias.net format without `From:` and a
+    /// first `::` line; with `From: "name=" <nym>` when the holder set a
+    /// display name and the message gives none).
+    pub text: Vec<u8>,
+    /// The `Hidden-To:` addresses, if the header had that field.
+    pub hidden_to: Option<Vec<String>>,
+    pub commands: MessageCommands,
+}
+
+/// Prepare `plaintext` (a send@ request in `format`, not `Misdirected`)
+/// for the nym `address` whose display name is `name`.
+pub fn prepare(plaintext: &[u8], alias: bool, name: Option<&str>, address: &str) -> Prepared {
+    let mut lines = plaintext.split_inclusive(|&b| b == b'\n').peekable();
+    let blank = |l: &[u8]| l.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    // Leading blank lines, and a first `::` line in nym.alias.net format.
+    while lines.peek().is_some_and(|l| blank(l)) {
+        lines.next();
+    }
+    if alias {
+        if let Some(l) = lines.peek() {
+            let t = String::from_utf8_lossy(l);
+            if t.trim_end() == "::" {
+                lines.next();
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(plaintext.len() + 64);
+    let mut hidden: Option<Vec<String>> = None;
+    let mut hidden_values: Vec<String> = Vec::new();
+    let mut command_values: Vec<String> = Vec::new();
+    let mut has_from = false;
+    // Which field the current (continued) line belongs to: kept or not.
+    #[derive(PartialEq)]
+    enum Cur {
+        Keep,
+        Hidden,
+        Commands,
+        Drop,
+    }
+    let mut cur = Cur::Keep;
+    let mut in_header = true;
+    let mut rest: Vec<u8> = Vec::new();
+    for l in lines.by_ref() {
+        if !in_header {
+            rest.extend_from_slice(l);
+            continue;
+        }
+        let text = String::from_utf8_lossy(l);
+        let line = text.trim_end_matches(['\n', '\r']);
+        if is_blank(line) {
+            in_header = false;
+            rest.extend_from_slice(l);
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            match cur {
+                Cur::Keep => out.extend_from_slice(l),
+                Cur::Hidden => hidden_values.push(line.to_string()),
+                Cur::Commands => command_values.push(line.to_string()),
+                Cur::Drop => {}
+            }
+            continue;
+        }
+        let Some(field) = field_name(line) else {
+            // A non-field line starts the body (8.1).
+            in_header = false;
+            rest.extend_from_slice(l);
+            continue;
+        };
+        let value = line[field.len() + 1..].to_string();
+        cur = if field.eq_ignore_ascii_case("hidden-to") {
+            hidden_values.push(value);
+            hidden.get_or_insert_with(Vec::new);
+            Cur::Hidden
+        } else if field.eq_ignore_ascii_case("nym-command") || field.eq_ignore_ascii_case("nym-commands") {
+            command_values.push(value);
+            Cur::Commands
+        } else if field.eq_ignore_ascii_case("from") && alias {
+            Cur::Drop
+        } else {
+            if field.eq_ignore_ascii_case("from") {
+                has_from = true;
+            }
+            out.extend_from_slice(l);
+            Cur::Keep
+        };
+    }
+    if let (Some(n), false) = (name, has_from) {
+        let quoted: String = n.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+        let mut head = format!("From: \"{quoted}\" <{address}>\n").into_bytes();
+        head.extend_from_slice(&out);
+        out = head;
+    }
+    if in_header {
+        // No body separator: the writer needs one.
+        out.extend_from_slice(b"\n");
+    }
+    out.extend_from_slice(&rest);
+    if hidden.is_some() {
+        hidden = Some(hidden_to(&hidden_values));
+    }
+    Prepared { text: out, hidden_to: hidden, commands: message_commands(&command_values) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +347,41 @@ Subject: On the council vote\nNym-Commands: +acksend -signsend\n\nBody...\n";
     fn hidden_to_is_bounded() {
         let many = "a@b ".repeat(5000);
         assert_eq!(hidden_to(&[many]).len(), MAX_HIDDEN_TO + 1);
+    }
+
+    #[test]
+    fn prepare_spec_example_takes_out_the_nym_alias_headers() {
+        let p = prepare(ALIAS.as_bytes(), true, Some("Quill Pen"), "quill@nym.example");
+        let t = String::from_utf8(p.text).unwrap();
+        assert_eq!(
+            t,
+            "From: \"Quill Pen\" <quill@nym.example>\nTo: editor@paper.example\nSubject: On the council vote\n\nBody...\n"
+        );
+        assert_eq!(p.hidden_to, Some(vec!["tips@other.example".into(), "archive@mine.example".into()]));
+        assert_eq!((p.commands.acksend, p.commands.signsend), (Some(true), Some(false)));
+    }
+
+    #[test]
+    fn prepare_keeps_the_body_byte_for_byte_and_continuations_with_their_field() {
+        let mut raw =
+            b"\n::\nFrom: quill\nHidden-To: a@b.example,\n  c@d.example\nX-Keep: 1\n  more\n\n".to_vec();
+        raw.extend_from_slice(b"Hidden-To: not@header.example\n\xff\x00bytes\n");
+        let p = prepare(&raw, true, None, "quill@nym.example");
+        let mut want = b"X-Keep: 1\n  more\n\nHidden-To: not@header.example\n".to_vec();
+        want.extend_from_slice(b"\xff\x00bytes\n");
+        assert_eq!(p.text, want);
+        assert_eq!(p.hidden_to, Some(vec!["a@b.example".into(), "c@d.example".into()]));
+    }
+
+    #[test]
+    fn prepare_zax_format_keeps_from_and_adds_name_only_without_one() {
+        let p = prepare(ZAX.as_bytes(), false, Some("Other"), "quill@nym.example");
+        assert!(String::from_utf8(p.text).unwrap().starts_with("From: Quill Pen <quill@nym.example>\n"));
+        let p = prepare(b"To: a@b.example\n\nx\n", false, Some("Q \"P\""), "quill@nym.example");
+        assert!(String::from_utf8(p.text).unwrap().starts_with("From: \"Q P\" <quill@nym.example>\nTo:"));
+        assert_eq!(p.hidden_to, None);
+        let p = prepare(b"Hidden-To:\n\nx\n", false, None, "q@n");
+        assert_eq!(p.hidden_to, Some(vec![]));
     }
 
     #[test]
