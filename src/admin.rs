@@ -208,8 +208,12 @@ pub fn nym_show(cfg: &Config, addr: &str, out: &mut impl Write) -> Result<()> {
     writeln!(out, "hsub:        {}", set(&n.hsub))?;
     writeln!(out, "subject:     {}", set(&n.subject))?;
     writeln!(out, "symmetric:   {}", set(&n.symmetric))?;
-    writeln!(out, "acksend:     {}", if n.acksend { "yes" } else { "no" })?;
+    writeln!(out, "acksend:     {}", if n.acksend() { "yes" } else { "no" })?;
     writeln!(out, "sent today:  {}", if n.send_day == store::now() / 86400 { n.send_count } else { 0 })?;
+    writeln!(out, "flags:       {}", crate::protocol::nym_commands::describe(n.flags))?;
+    writeln!(out, "name:        {}", set(&n.name))?;
+    writeln!(out, "blocks:      {} active, {} pending", n.active_blocks, n.pending_blocks)?;
+    writeln!(out, "units today: {}", if n.unit_day == store::now() / 86400 { n.unit_count } else { 0 })?;
     Ok(())
 }
 

@@ -115,7 +115,8 @@ pub struct DeliverArgs {
     /// Bytes that are not UTF-8 name no nym: exit 67.
     #[arg(long)]
     pub recipient: std::ffi::OsString,
-    /// Envelope sender: never used, logged or stored, and any bytes are
+    /// Envelope sender (empty: the null sender): only mail to
+    /// confirm+COOKIE@ looks at it, never logged or stored; any bytes are
     /// accepted (8-bit senders exist).
     #[arg(long)]
     pub sender: Option<std::ffi::OsString>,

@@ -45,8 +45,21 @@ pub struct Ctx<'a> {
 /// How often a decision is taken again when a guard saw it race.
 const MAX_RETRIES: usize = 8;
 
-/// `deliver`: one message from the MTA.
+/// `deliver`: one message from the MTA, sender unknown.
 pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Result<Done, Failure> {
+    deliver_from(cfg, recipient, None, input)
+}
+
+/// `deliver` with the envelope sender as the MTA gave it (`Some(b"")`:
+/// the null sender). The sender is only looked at by `confirm+COOKIE@`
+/// (mail from a null or MAILER-DAEMON sender confirms nothing); it is
+/// never logged or stored.
+pub fn deliver_from(
+    cfg: &Config,
+    recipient: &str,
+    sender: Option<&[u8]>,
+    input: impl std::io::Read,
+) -> Result<Done, Failure> {
     // Debug builds only: lets the tests prove that a panic defers (75).
     #[cfg(debug_assertions)]
     if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {
@@ -62,7 +75,20 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
             // Mail to a nym, the bulk of the traffic: encrypted while it is
             // read, so memory stays near the size of the article alone.
             let mut ctx = Ctx::open(cfg)?;
-            let result = inbound(&mut ctx, &local, &domain, &mut input, true);
+            let ext =
+                crate::protocol::address::split_address(recipient).is_some_and(|(l, _)| l.contains('+'));
+            let result = inbound(&mut ctx, &local, &domain, ext, &mut input, true);
+            outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
+            return result;
+        }
+        Route::Confirm { ext, .. } => {
+            let mut raw = Vec::new();
+            input.read_to_end(&mut raw).map_err(|e| Failure::Temp(e.into()))?;
+            if input.over_limit() {
+                return Err(Failure::Data("message larger than the size limit"));
+            }
+            let mut ctx = Ctx::open(cfg)?;
+            let result = confirm(&mut ctx, ext.as_deref(), sender, &raw, &input.digest());
             outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
@@ -77,7 +103,7 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
             let d = handle::forward::decide(&view, &domain, &raw);
             let digest = input.digest();
             let rendered = channel::render(cfg, &mut ctx.server, d.effects.posts.clone())?;
-            let result = match ctx.record(Some(&digest), &d, rendered.items)? {
+            let result = match ctx.record_rendered(Some(&digest), &d, rendered)? {
                 Applied::Committed(c) => Ok(finish(&mut ctx, &d, c)),
                 Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),
             };
@@ -145,6 +171,24 @@ impl<'a> Ctx<'a> {
         record::apply(&mut self.store, self.cfg, self.now, digest, &d.effects, items)
     }
 
+    /// Apply a decision with its rendered posts; what went to the Type I
+    /// engine is noted once the decision committed.
+    fn record_rendered(
+        &mut self,
+        digest: Option<&[u8]>,
+        d: &Decision,
+        rendered: channel::Rendered,
+    ) -> Result<Applied, Failure> {
+        let (items, blocks) = rendered.into_items(self.cfg)?;
+        let applied = self.record(digest, d, items)?;
+        if let Applied::Committed(c) = &applied {
+            if c.outcome.is_none() {
+                channel::blocks::committed(&blocks);
+            }
+        }
+        Ok(applied)
+    }
+
     /// The operator's block list; an unreadable one defers (it must not
     /// let mail through to people who asked to be left alone).
     fn blocklist(&mut self) -> Result<&[String], Failure> {
@@ -206,6 +250,7 @@ fn inbound<R: Read>(
     ctx: &mut Ctx,
     local: &str,
     domain: &str,
+    ext: bool,
     input: &mut MessageReader<R>,
     dedup: bool,
 ) -> Result<Done, Failure> {
@@ -221,13 +266,24 @@ fn inbound<R: Read>(
     let Some(handle::Post::Inbound(n)) = d.effects.posts.first() else {
         return Err(Failure::Temp(anyhow::anyhow!("inbound decision without a post")));
     };
+    // nobcc (REPLY-BLOCKS.md 7.5): the header is read first, then the
+    // message is read on from where it stopped.
+    let mut header = Vec::new();
+    if handle::inbound::needs_recipients(n, ext) {
+        read_header(input, &mut header)?;
+        if !handle::inbound::names_recipient(&header, &n.address()) {
+            input.drain();
+            return Err(Failure::NoBcc);
+        }
+    }
+    let mut input_rest = std::io::Read::chain(&header[..], &mut *input);
     // Relayed mail: signed without the notice mark.
     let item = channel::aam::article_for(
         ctx.cfg,
         &mut ctx.server,
         &n.cert,
         &Wrapping::of(n),
-        input,
+        &mut input_rest,
         64 * 1024,
         None,
     )?;
@@ -280,6 +336,20 @@ pub fn request(
         ctx.now = store::now();
         let ours = [Some(ctx.server.fingerprint_hex()), ctx.previous_fpr.clone()];
         let signer = signer_of(&ctx.store, &ours, &dec)?;
+        if service == Service::Config
+            && crate::protocol::config_request::is_config_request(&String::from_utf8_lossy(&dec.plaintext))
+        {
+            // The nym.alias.net format (REPLY-BLOCKS.md section 3).
+            let input = config_input(ctx, recipient, &armored, &dec.plaintext, &signer)?;
+            let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
+            let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
+            let d = handle::nym_commands::decide(&view, &req, input);
+            let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+            match ctx.record_rendered(digest, &d, rendered)? {
+                Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
+                Applied::Retry => continue,
+            }
+        }
         let key = match (service, pgp::find_armor(&dec.plaintext, "PUBLIC KEY BLOCK")) {
             (Service::Config, Some(block)) => Some(key_offer(ctx, block)?),
             _ => None,
@@ -292,7 +362,7 @@ pub fn request(
             d.effects.changes.push(c);
         }
         let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
-        match ctx.record(digest, &d, rendered.items)? {
+        match ctx.record_rendered(digest, &d, rendered)? {
             Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
             Applied::Retry => continue,
         }
@@ -375,4 +445,181 @@ fn key_offer(ctx: &Ctx, block: &[u8]) -> Result<KeyOffer, Failure> {
         refresh,
     });
     Ok(if too_large { KeyOffer::TooLarge(offered) } else { KeyOffer::Valid(offered) })
+}
+
+/// Most header bytes read ahead for the `nobcc` check.
+const MAX_HEADER: usize = 256 * 1024;
+
+/// Read the message header (up to its blank line, at most
+/// [`MAX_HEADER`] bytes) into `out`; what was read stays part of the
+/// message (the caller chains it in front of the rest).
+fn read_header<R: Read>(input: &mut MessageReader<R>, out: &mut Vec<u8>) -> Result<(), Failure> {
+    let mut buf = [0u8; 4096];
+    while out.len() < MAX_HEADER {
+        let n = input.read(&mut buf).map_err(|e| Failure::Temp(e.into()))?;
+        if n == 0 {
+            break;
+        }
+        let from = out.len().saturating_sub(3);
+        out.extend_from_slice(&buf[..n]);
+        let tail = &out[from..];
+        if tail.windows(2).any(|w| w == b"\n\n") || tail.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Mail to `confirm[+COOKIE]@D` (REPLY-BLOCKS.md 6.3).
+fn confirm(
+    ctx: &mut Ctx,
+    ext: Option<&str>,
+    sender: Option<&[u8]>,
+    raw: &[u8],
+    digest: &[u8],
+) -> Result<Done, Failure> {
+    let auto_submitted = mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .and_then(|m| m.header("Auto-Submitted").and_then(|v| v.as_text().map(str::to_string)));
+    let automatic = handle::confirm::is_automatic(sender, auto_submitted.as_deref());
+    let found = match ext.and_then(crate::protocol::reply_block::parse_cookie) {
+        None => None,
+        Some(c) => {
+            let hash = crate::protocol::reply_block::cookie_hash(&c);
+            match store::pending_by_cookie(&ctx.store, &hash)? {
+                None => None,
+                Some(set) => match store::nym_by_id(&ctx.store, set.nym_id)? {
+                    None => None,
+                    Some(nym) => {
+                        let blocks = store::pending_blocks(&ctx.store, nym.id)?;
+                        Some(handle::confirm::Found { set, nym, blocks })
+                    }
+                },
+            }
+        }
+    };
+    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
+    let d = handle::confirm::decide(&view, ext, automatic, found)?;
+    let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+    match ctx.record_rendered(Some(digest), &d, rendered)? {
+        Applied::Committed(c) => Ok(finish(ctx, &d, c)),
+        Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("confirm guard asked to retry"))),
+    }
+}
+
+/// What a `Config:` request needs from the store and the key layer.
+fn config_input(
+    ctx: &mut Ctx,
+    recipient: &str,
+    armored: &[u8],
+    plaintext: &[u8],
+    signer: &Signer,
+) -> Result<handle::nym_commands::ConfigInput, Failure> {
+    use crate::protocol::config_request;
+    let cfg = ctx.cfg;
+    let domain = crate::protocol::address::split_address(recipient).map(|(_, d)| d).unwrap_or_default();
+    let hosted = |d: &str| cfg.hosts(d);
+    let request = config_request::parse(&String::from_utf8_lossy(plaintext), &hosted);
+    let name = request.from.as_ref().map(|f| f.name.to_ascii_lowercase());
+    let nym_domain = request.from.as_ref().and_then(|f| f.domain.clone()).unwrap_or_else(|| domain.clone());
+    let named = match &name {
+        Some(n) => store::nym_by_address(&ctx.store, n, &nym_domain)?,
+        None => None,
+    };
+    let active = match &named {
+        Some(n) => store::active_blocks(&ctx.store, n.id)?,
+        None => Vec::new(),
+    };
+    let key = match &request.public_key {
+        Some(block) => Some(supplied_key(ctx, block.as_bytes())?),
+        None => None,
+    };
+    // A creation is signed by the key it brings, which the store does not
+    // know yet: check the signature again with that key.
+    let by_named = matches!((signer, &named), (Signer::Nym(s, _), Some(n)) if s.id == n.id);
+    let mut key_sig = None;
+    if let (Some(handle::nym_commands::SuppliedKey::Usable(k)), false) = (&key, by_named) {
+        let store = &ctx.store;
+        let max = cfg.limits.max_message_size as usize;
+        let extra = k.cert.clone();
+        if let Ok(dec) = pgp::decrypt_at(&mut ctx.server, armored, max, None, |ids| {
+            let mut v = store::certs_by_keyids(store, ids).unwrap_or_default();
+            v.push(extra.clone());
+            v
+        }) {
+            let server_fpr = ctx.server.fingerprint_hex();
+            if let Some(s) =
+                dec.signatures.iter().find(|s| s.good_signer.as_deref() == Some(k.fingerprint.as_str()))
+            {
+                key_sig = Some(Sig {
+                    digest: s.digest.to_vec(),
+                    created: secs(s.created),
+                    seen: store::replay_seen(&ctx.store, &s.digest)?,
+                    meant_for_others: !s.intended.is_empty()
+                        && !s.intended.iter().any(|f| f.eq_ignore_ascii_case(&server_fpr)),
+                });
+            }
+        }
+    }
+    let cookie = crate::protocol::reply_block::new_cookie(&mut rand::thread_rng());
+    Ok(handle::nym_commands::ConfigInput {
+        request,
+        domain,
+        named,
+        active,
+        key,
+        key_sig,
+        block_checks: Vec::new(),
+        cookie,
+    })
+}
+
+/// Check a `Public-Key:` block by the rules of a creation key.
+fn supplied_key(ctx: &Ctx, block: &[u8]) -> Result<handle::nym_commands::SuppliedKey, Failure> {
+    use crate::handle::nym_commands::{keys, Supplied, SuppliedKey};
+    use crate::openpgp::KeyProblem;
+    use crate::protocol::nym_commands::Problem;
+    let cfg = ctx.cfg;
+    let hosts = |d: &str| cfg.hosts(d);
+    let refused = |k: &'static str, why: &str| Ok(SuppliedKey::Refused(Problem::new(k, why)));
+    let Ok(certs) = pgp::read_key_block(block, &hosts) else {
+        return refused(keys::KEY_INVALID, "The Public-Key: block cannot be read");
+    };
+    let cert = match <[_; 1]>::try_from(certs) {
+        Ok([c]) => c,
+        Err(_) => return refused(keys::PUBLIC_KEY_COUNT, "Public-Key: must hold exactly one key"),
+    };
+    let key = match pgp::check_nym_cert(&cert, hosts) {
+        Ok(k) => k,
+        Err(KeyProblem::NoAddress | KeyProblem::TwoAddresses) => {
+            return refused(keys::KEY_UID_MISMATCH, "The key needs exactly one User ID in a hosted domain")
+        }
+        Err(_) => {
+            return refused(
+                keys::KEY_INVALID,
+                "The key in Public-Key: is not usable (revoked, expired, or cannot sign and encrypt)",
+            )
+        }
+    };
+    let address = format!("{}@{}", key.local, key.domain);
+    let Ok(cert) = pgp::strip_to_nym(&cert, &address) else {
+        return refused(keys::KEY_INVALID, "The key in Public-Key: cannot be read");
+    };
+    if !pgp::within_bounds(&cert) {
+        return refused(keys::KEY_INVALID, "The key in Public-Key: is too large");
+    }
+    let server_ids = pgp::key_ids(&ctx.server.cert);
+    let keyids = pgp::key_ids(&cert);
+    let is_server_key = keyids.iter().any(|k| server_ids.contains(k));
+    let bound_to = store::nym_by_fingerprint(&ctx.store, &key.fingerprint)?.map(|n| n.id);
+    Ok(SuppliedKey::Usable(Box::new(Supplied {
+        expires: secs(key.expires),
+        fingerprint: key.fingerprint,
+        local: key.local,
+        domain: key.domain,
+        keyids,
+        cert,
+        bound_to,
+        is_server_key,
+    })))
 }

@@ -18,6 +18,7 @@ pub const EX_NOUSER: i32 = 67;
 pub const EX_UNAVAILABLE: i32 = 69;
 pub const EX_SOFTWARE: i32 = 70;
 pub const EX_TEMPFAIL: i32 = 75;
+pub const EX_NOPERM: i32 = 77;
 pub const EX_CONFIG: i32 = 78;
 
 /// Every way a process of ours can end.
@@ -39,6 +40,9 @@ pub enum Kind {
     Temp,
     /// The configuration is missing or wrong.
     Config,
+    /// Not permitted: a `nobcc` nym not named in To/Cc (REPLY-BLOCKS.md
+    /// 7.5): the MTA bounces it.
+    NoPerm,
 }
 
 /// One row of the table.
@@ -115,6 +119,14 @@ pub const TABLE: &[Entry] = &[
         what: "configuration missing or invalid",
         todo: "the operator must fix the configuration (nymgate check)",
     },
+    Entry {
+        kind: Kind::NoPerm,
+        code: EX_NOPERM,
+        retry: false,
+        status: "5.7.0",
+        what: "permission denied",
+        todo: "the sender must change the message",
+    },
 ];
 
 impl Kind {
@@ -140,6 +152,10 @@ pub enum Failure {
     NoUser,
     /// The message can never be used (65): the MTA bounces.
     Data(&'static str),
+    /// The nym set `disable` (itself or by the daily limit): 69, bounced.
+    NymDisabled,
+    /// A `nobcc` nym not named in To/Cc: 77, bounced.
+    NoBcc,
 }
 
 impl Failure {
@@ -148,6 +164,8 @@ impl Failure {
             Failure::Temp(_) => Kind::Temp,
             Failure::NoUser => Kind::NoUser,
             Failure::Data(_) => Kind::Data,
+            Failure::NymDisabled => Kind::Unavailable,
+            Failure::NoBcc => Kind::NoPerm,
         }
     }
     pub fn exit_code(&self) -> i32 {
@@ -159,6 +177,8 @@ impl Failure {
             Failure::Temp(_) => "temporary",
             Failure::NoUser => "no_such_nym",
             Failure::Data(_) => "unusable",
+            Failure::NymDisabled => "nym_disabled",
+            Failure::NoBcc => "nobcc",
         }
     }
     /// The line the MTA puts into its bounce or deferral reason: the
@@ -169,6 +189,10 @@ impl Failure {
         let e = self.kind().entry();
         match self {
             Failure::Data(why) => format!("{} {}: {why}; {}", e.status, e.what, e.todo),
+            // The bounce texts of REPLY-BLOCKS.md section 12, with the
+            // status Postfix gives these codes.
+            Failure::NymDisabled => "5.3.0 This nym is disabled.".to_string(),
+            Failure::NoBcc => "5.7.0 This nym does not accept blind copies: name it in To or Cc.".to_string(),
             _ => format!("{} {}; {}", e.status, e.what, e.todo),
         }
     }
@@ -180,6 +204,8 @@ impl fmt::Display for Failure {
             Failure::Temp(e) => write!(f, "temporary failure: {e:#}"),
             Failure::NoUser => f.write_str("no such nym"),
             Failure::Data(why) => write!(f, "unusable message: {why}"),
+            Failure::NymDisabled => f.write_str("nym disabled"),
+            Failure::NoBcc => f.write_str("blind copy refused"),
         }
     }
 }
@@ -218,6 +244,14 @@ mod tests {
         assert_eq!(Failure::Temp(anyhow::anyhow!("x")).exit_code(), 75);
         assert_eq!(Kind::from_code(75), Some(Kind::Temp));
         assert_eq!(Kind::from_code(1), None);
+        assert_eq!(Failure::NymDisabled.exit_code(), 69);
+        assert_eq!(Failure::NoBcc.exit_code(), 77);
+    }
+
+    #[test]
+    fn refusals_on_arrival_bounce_with_the_spec_texts() {
+        assert_eq!(Failure::NymDisabled.mta_line(), "5.3.0 This nym is disabled.");
+        assert!(Failure::NoBcc.mta_line().starts_with("5.7.0 This nym does not accept blind copies"));
     }
 
     #[test]

@@ -83,9 +83,11 @@ fn run() -> i32 {
             logging::init_with(&cfg.log.level, cfg.log.stderr, &cfg.log.facility);
             let stdin = std::io::stdin().lock();
             // A recipient that is not UTF-8 cannot be one of our addresses;
-            // the sender is never used, so its bytes do not matter.
+            // the sender is only looked at by confirm+COOKIE@ (is it null
+            // or MAILER-DAEMON?), so its bytes do not matter.
             let recipient = a.recipient.to_str().unwrap_or("");
-            match deliver::deliver(&cfg, recipient, stdin) {
+            let sender = a.sender.as_deref().map(std::os::unix::ffi::OsStrExt::as_bytes);
+            match deliver::deliver_from(&cfg, recipient, sender, stdin) {
                 Ok(done) => {
                     logging::event(done.event, done.outcome.as_str());
                     EX_OK

@@ -63,6 +63,14 @@ struct Teller {
 }
 
 impl Teller {
+    fn key(&mut self, cfg: &Config) -> Result<&mut ServerKey> {
+        if self.key.is_none() {
+            crate::admin::check_private(&cfg.key_path())?;
+            self.key = Some(ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?);
+        }
+        self.key.as_mut().ok_or_else(|| anyhow::anyhow!("no server key"))
+    }
+
     fn notice(
         &mut self,
         cfg: &Config,
@@ -255,6 +263,35 @@ pub struct FlushReport {
 
 /// `flush`: hand off every due item. Items are claimed in short
 /// transactions so that deliveries and other flushes keep going.
+/// Drop the pending sets older than `confirm_timeout`, telling each nym
+/// (and erasing `Config:` nyms that never had a confirmed set). Returns
+/// how many.
+fn expire_pending_sets(cfg: &Config, store: &mut Store, teller: &mut Teller) -> Result<usize> {
+    let now = store::now();
+    let ids = store::expired_pending(store, now - cfg.reply_blocks.confirm_timeout as i64)?;
+    let mut done = 0;
+    for id in ids {
+        let Some(n) = store::nym_by_id(store, id)? else { continue };
+        let active = store::active_blocks(store, id)?;
+        let d = crate::handle::confirm::expiry(&n, &active);
+        let key = teller.key(cfg)?;
+        let rendered =
+            channel::render(cfg, key, d.effects.posts.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
+        let (items, blocks) = rendered.into_items(cfg).map_err(|f| anyhow::anyhow!("{f}"))?;
+        match crate::record::apply(store, cfg, now, None, &d.effects, items)
+            .map_err(|f| anyhow::anyhow!("{f}"))?
+        {
+            crate::record::Applied::Committed(c) if c.outcome.is_none() => {
+                channel::blocks::committed(&blocks);
+                hand_off_mine(cfg, store, c.mine);
+                done += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(done)
+}
+
 pub fn flush(cfg: &Config) -> Result<FlushReport> {
     let mut store = open_store(cfg)?;
     // The life of a nym: expired (and, if the operator wants it, inactive)
@@ -265,6 +302,12 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
     if crate::lifecycle::run(cfg, &mut store).is_err() {
         log::warn!("event=lifecycle outcome=deferred");
     }
+    // Pending reply-block sets past confirm_timeout (REPLY-BLOCKS.md 6.3).
+    let mut teller = Teller::default();
+    let dropped = expire_pending_sets(cfg, &mut store, &mut teller)?;
+    if dropped > 0 {
+        log::info!("event=confirm_expiry outcome=dropped count={dropped}");
+    }
     // A recipient table that a failed rewrite left stale (or that was
     // moved) is repaired here, so a new nym is never refused for long.
     if !crate::recipients::is_current(cfg, &store).unwrap_or(false) {
@@ -272,7 +315,6 @@ pub fn flush(cfg: &Config) -> Result<FlushReport> {
     }
     let lease = cfg.delivery.transport_timeout as i64 + 60;
     let (mut sent, mut failed) = (0, 0);
-    let mut teller = Teller::default();
     // Housekeeping that needs no key: holds and caches past their time.
     {
         let now = store::now();

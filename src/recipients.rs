@@ -14,7 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::config::Config;
-use crate::protocol::address::{Service, FORWARDED};
+use crate::protocol::address::{Service, CONFIRM, FORWARDED};
 use crate::store::{self, Store};
 
 /// The table's lines for these nyms.
@@ -27,6 +27,8 @@ pub fn lines(cfg: &Config, nyms: &[(String, String)]) -> String {
         for f in FORWARDED {
             all.push(format!("{f}@{d}"));
         }
+        // confirm+COOKIE@D: with recipient_delimiter = +, this line covers it.
+        all.push(format!("{CONFIRM}@{d}"));
     }
     all.extend(nyms.iter().filter(|(_, d)| cfg.hosts(d)).map(|(l, d)| format!("{l}@{d}")));
     all.sort();
@@ -99,6 +101,7 @@ mod tests {
             "url@a.example",
             "postmaster@b.example",
             "abuse@a.example",
+            "confirm@b.example",
             "alice@a.example",
         ] {
             assert!(t.contains(&format!("{want} {want}\n")), "{want} missing:\n{t}");

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::handle::{Change, Effects, Guard, OnFail, Outcome};
+use crate::handle::{Change, Effects, Guard, NymRef, OnFail, Outcome};
 use crate::logging::event;
 use crate::outbox;
 use crate::store::{self, NewNym, OutItem, Store, Tx};
@@ -72,6 +72,8 @@ pub fn apply(
     }
     let mut deleted = false;
     let mut roster_changed = false;
+    // The id of a nym this decision inserted, for changes that follow.
+    let mut inserted: Option<i64> = None;
     for c in &effects.changes {
         match c {
             Change::InsertNym { nym, keyids } => {
@@ -85,12 +87,15 @@ pub fn apply(
                         hsub: nym.hsub.as_deref(),
                         subject: nym.subject.as_deref(),
                         symmetric: nym.symmetric.as_deref(),
-                        acksend: nym.acksend,
+                        flags: nym.flags,
+                        name: nym.name.as_deref(),
+                        had_active: nym.had_active,
                     },
                 )?;
                 if cfg.lifecycle.tracks_activity() {
                     store::set_active_day(&tx, id, now.div_euclid(86400))?;
                 }
+                inserted = Some(id);
                 done.held.extend(store::held_for(&tx, keyids, now)?);
                 roster_changed = true;
             }
@@ -115,6 +120,32 @@ pub fn apply(
                 roster_changed = true;
             }
             Change::SendCount(n) => store::update_send_count(&tx, n)?,
+            Change::PendingSet { nym, blocks, cookie_hash } => {
+                let id = match nym {
+                    NymRef::Id(id) => *id,
+                    NymRef::Inserted => {
+                        inserted.ok_or_else(|| anyhow::anyhow!("pending set before its nym"))?
+                    }
+                };
+                store::replace_pending(&tx, id, blocks, cookie_hash, now)?;
+            }
+            Change::ActivatePending { id } => {
+                store::activate_pending(&tx, *id)?;
+                deleted = true;
+            }
+            Change::ExpirePending { id } => {
+                store::expire_pending(&tx, *id)?;
+                deleted = true;
+            }
+            Change::DropReplyBlocks { id } => {
+                store::drop_reply_blocks(&tx, *id)?;
+                deleted = true;
+            }
+            Change::ReplaceKey { id, cert, expires, keyids } => {
+                store::replace_key(&tx, *id, cert, *expires)?;
+                done.held.extend(store::held_for(&tx, keyids, now)?);
+            }
+            Change::Units { id, day, count } => store::set_units(&tx, *id, *day, *count)?,
             Change::QueueUrl { request } => {
                 store::url_enqueue(&tx, request, now)?;
             }
@@ -159,5 +190,6 @@ fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
             store::send_counters(tx, fingerprint)? == Some((*day, *count, *told))
         }
         Guard::UrlQuota { since, max } => store::url_count_since(tx, *since)? < *max as i64,
+        Guard::PendingCookie { hash } => store::pending_by_cookie(tx, hash)?.is_some(),
     })
 }

@@ -2,12 +2,14 @@
 //! domain, a nym, or nowhere.
 
 use crate::config::Config;
-use crate::protocol::address::{base_local, is_valid_nym_name, split_address, Service, FORWARDED};
+use crate::protocol::address::{base_local, is_valid_nym_name, split_address, Service, CONFIRM, FORWARDED};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// A service address (`config@D`, ...).
     Service { service: Service, domain: String },
+    /// `confirm+COOKIE@D`: `ext` is what followed the `+` (None without).
+    Confirm { ext: Option<String>, domain: String },
     /// postmaster@ or abuse@: forwarded to the operator.
     Forward { domain: String },
     /// A possible nym; whether it exists is for the store to say.
@@ -22,7 +24,11 @@ pub fn route(cfg: &Config, recipient: &str) -> Route {
         return Route::Nowhere;
     }
     // `name+ext` reaches `name`; `+` is never part of a name.
+    let ext = local.split_once('+').map(|(_, e)| e.to_string());
     let local = base_local(&local);
+    if local == CONFIRM {
+        return Route::Confirm { ext, domain };
+    }
     if let Some(service) = Service::from_local(local) {
         return Route::Service { service, domain };
     }
@@ -91,6 +97,22 @@ mod tests {
             Route::Service { service: Service::Config, domain: "nym.example".into() }
         );
         assert_eq!(route(&cfg(), "admin+x@nym.example"), Route::Nowhere);
+    }
+
+    #[test]
+    fn confirm_routes_as_base_plus_ext() {
+        assert_eq!(
+            route(&cfg(), "confirm+0123456789ABCDEF0123456789abcdef@nym.example"),
+            Route::Confirm {
+                ext: Some("0123456789abcdef0123456789abcdef".into()),
+                domain: "nym.example".into()
+            }
+        );
+        assert_eq!(
+            route(&cfg(), "Confirm@two.example"),
+            Route::Confirm { ext: None, domain: "two.example".into() }
+        );
+        assert!(crate::protocol::address::is_reserved("confirm", &[]));
     }
 
     #[test]

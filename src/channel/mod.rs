@@ -3,6 +3,7 @@
 //! is its own file (today: [`aam`], the shared mailbox).
 
 pub mod aam;
+pub mod blocks;
 pub mod url;
 
 use crate::config::Config;
@@ -12,15 +13,28 @@ use crate::openpgp::ServerKey;
 use crate::protocol::article::notice;
 use crate::store::OutItem;
 
-/// Items ready for the outbox.
+/// Items ready for the outbox, and the runs of the Type I engine that
+/// posts through reply blocks need ([`blocks`]).
 pub struct Rendered {
     pub items: Vec<OutItem>,
+    pub blocks: Vec<blocks::BlockMessage>,
+}
+
+impl Rendered {
+    /// Everything for the outbox: the items, and what the Type I engine
+    /// makes of the block messages.
+    /// The block messages are returned for [`blocks::committed`].
+    pub fn into_items(self, cfg: &Config) -> Result<(Vec<OutItem>, Vec<blocks::BlockMessage>), Failure> {
+        let mut items = self.items;
+        items.extend(blocks::run_engine(cfg, &self.blocks)?);
+        Ok((items, self.blocks))
+    }
 }
 
 /// Render every post except [`Post::Inbound`], which the delivery shell
 /// streams itself.
 pub fn render(cfg: &Config, server: &mut ServerKey, posts: Vec<Post>) -> Result<Rendered, Failure> {
-    let mut out = Rendered { items: Vec::with_capacity(posts.len()) };
+    let mut out = Rendered { items: Vec::with_capacity(posts.len()), blocks: Vec::new() };
     for p in posts {
         match p {
             Post::Notice { to, from, address, subject, text } => {
@@ -41,6 +55,7 @@ pub fn render(cfg: &Config, server: &mut ServerKey, posts: Vec<Post>) -> Result<
                 )?);
             }
             Post::Item(i) => out.items.push(i),
+            p @ Post::ViaBlocks { .. } => out.blocks.extend(blocks::render(server, p)?),
             // Streamed by the delivery shell; never rendered from memory.
             Post::Inbound(_) => return Err(Failure::Temp(anyhow::anyhow!("inbound post outside deliver"))),
         }

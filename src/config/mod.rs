@@ -41,6 +41,8 @@ pub struct Config {
     #[serde(default)]
     pub send: Send,
     #[serde(default)]
+    pub reply_blocks: ReplyBlocks,
+    #[serde(default)]
     pub url: Url,
     #[serde(default)]
     pub log: Log,
@@ -202,6 +204,26 @@ impl Default for Delivery {
 
 /// Longest period the lifecycle settings take, in days (100 years).
 const MAX_DAYS: u32 = 36_500;
+
+/// Reply blocks (REPLY-BLOCKS.md sections 6 and 7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyBlocks {
+    /// Most blocks per request (and active per nym).
+    pub max_per_nym: usize,
+    /// Largest block, in bytes.
+    pub max_block_bytes: usize,
+    /// Seconds a pending set waits for mail to its cookie address.
+    pub confirm_timeout: u64,
+    /// Units a nym may spend per UTC day through its blocks.
+    pub daily_units: u64,
+}
+
+impl Default for ReplyBlocks {
+    fn default() -> Self {
+        ReplyBlocks { max_per_nym: 4, max_block_bytes: 32768, confirm_timeout: 7 * 86400, daily_units: 512 }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

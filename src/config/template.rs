@@ -129,6 +129,17 @@ hold_time = 86400
 # File of addresses and @domains that must never receive nym mail.
 # blocklist = "/etc/nymgate/blocklist"
 
+[reply_blocks]
+# nym.alias.net reply blocks (REPLY-BLOCKS.md): at most this many blocks per
+# request and active per nym, each at most max_block_bytes.
+max_per_nym = 4
+max_block_bytes = 32768
+# Seconds a new block set waits for mail to its confirm+COOKIE address.
+confirm_timeout = 604800
+# Units a nym may spend per UTC day through its blocks (one per copy and
+# 32 KiB); beyond it the nym is disabled until it sends -disable.
+daily_units = 512
+
 [url]
 # Allow fetching loopback, private and link-local addresses (never in production).
 allow_private = false

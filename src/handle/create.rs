@@ -7,6 +7,7 @@ use super::{
 use crate::openpgp::{KeyProblem, PgpCert, MAX_STORED, MAX_SUBKEYS};
 use crate::protocol::address::{is_valid_nym_name, Service, NAME_MAX, NAME_MIN};
 use crate::protocol::article::describe_options;
+use crate::protocol::nym_commands::{flag, DEFAULT_ZAX};
 use crate::protocol::options::{self, Change as Opt_, Opt};
 use crate::store::Nym;
 
@@ -173,11 +174,17 @@ pub fn decide(v: &View, req: &Request, offer: KeyOffer) -> Decision {
                 hsub: wrap.hsub.clone(),
                 subject: wrap.subject.clone(),
                 symmetric: wrap.symmetric.clone(),
-                acksend,
+                flags: if acksend { DEFAULT_ZAX } else { DEFAULT_ZAX & !flag::ACKSEND },
                 disabled: false,
                 send_day: 0,
                 send_count: 0,
                 limit_told: false,
+                name: None,
+                unit_day: 0,
+                unit_count: 0,
+                had_active: true,
+                active_blocks: 0,
+                pending_blocks: 0,
             };
             let text = format!(
                 "Your nym {} was created.\n\n{}\n{}\nFrom now on, sign every message to config@{d} and send@{d} with this key.\n",
@@ -238,7 +245,7 @@ mod tests {
         let Change::InsertNym { nym, keyids } = &d.effects.changes[0] else { panic!() };
         assert_eq!(nym.address(), "alice@nym.example");
         assert_eq!(nym.hsub.as_deref(), Some("panda"));
-        assert!(!nym.acksend);
+        assert!(!nym.acksend());
         assert_eq!(nym.expires, Some(k.now + 86400 * 365));
         assert_eq!(keyids, &vec!["KID".to_string()]);
         let (to, subject, text) = notice(&d);
@@ -265,7 +272,7 @@ mod tests {
         let k = Kit::new();
         let d = run(&k, b"", KeyOffer::Valid(Box::new(offer(&k, "alice"))));
         let Change::InsertNym { nym, .. } = &d.effects.changes[0] else { panic!() };
-        assert!(nym.acksend);
+        assert!(nym.acksend());
     }
 
     #[test]

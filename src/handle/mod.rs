@@ -8,12 +8,15 @@
 //! transaction and `channel` turns the posts into articles. So every rule
 //! of the protocol is a plain unit test here.
 
+pub mod confirm;
 pub mod create;
 pub mod forward;
 pub mod gate;
 pub mod inbound;
 pub mod lifecycle;
+pub mod nym_commands;
 pub mod outcome;
+pub mod quota;
 pub mod reconfigure;
 pub mod remailer;
 pub mod send;
@@ -27,7 +30,7 @@ pub use outcome::Outcome;
 use crate::config::Config;
 use crate::openpgp::PgpCert;
 use crate::protocol::address::Service;
-use crate::store::{Nym, OutItem};
+use crate::store::{Nym, OutItem, StoredBlock};
 
 /// What every handler may read.
 #[derive(Clone, Copy)]
@@ -122,6 +125,41 @@ pub enum Post {
     Inbound(Box<Nym>),
     /// A ready mail or news item (what a nym sent).
     Item(OutItem),
+    /// A notice that goes through reply blocks (REPLY-BLOCKS.md 7): the
+    /// channel makes its payload (7.1), and each selected block with that
+    /// payload is one input of the Type I engine (7.2); see
+    /// [`channel::blocks`](crate::channel::blocks).
+    ViaBlocks {
+        to: Addressee,
+        blocks: Blocks,
+        /// Sign and encrypt to the key (`cryptrecv`, and always for
+        /// replies to requests that are not authorized).
+        encrypt: bool,
+        from: String,
+        address: String,
+        subject: String,
+        text: String,
+        /// A `Reply-To:` header (the `confirm+COOKIE@D` address).
+        reply_to: Option<String>,
+    },
+}
+
+/// Which reply blocks a [`Post::ViaBlocks`] uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocks {
+    /// A set, in order: the 6.2 selection picks the copies.
+    Set(Vec<StoredBlock>),
+    /// Exactly this block (the first supplied block of a request that is
+    /// not authorized: never more than one unconfirmed block).
+    One(StoredBlock),
+}
+
+/// The nym a change is about: a stored one, or the one this decision
+/// inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NymRef {
+    Id(i64),
+    Inserted,
 }
 
 /// A change to the stored state.
@@ -144,6 +182,19 @@ pub enum Change {
     /// A signed request from the nym: its last-activity day, kept only
     /// while the inactivity rule is on.
     Active { id: i64 },
+    /// Make these blocks the nym's pending set (replacing an older one and
+    /// its cookie), under the SHA-256 of the cookie.
+    PendingSet { nym: NymRef, blocks: Vec<StoredBlock>, cookie_hash: [u8; 32] },
+    /// The pending set was confirmed: it replaces the active blocks.
+    ActivatePending { id: i64 },
+    /// The pending set expired unconfirmed: its blocks and cookie erased.
+    ExpirePending { id: i64 },
+    /// `drop-reply-blocks`: every block and the cookie erased.
+    DropReplyBlocks { id: i64 },
+    /// Key rollover: another key; `keyids` find messages held for it.
+    ReplaceKey { id: i64, cert: Box<PgpCert>, expires: Option<i64>, keyids: Vec<String> },
+    /// The unit counter (day, units).
+    Units { id: i64, day: i64, count: i64 },
 }
 
 /// A condition checked under the write lock, since the view was read
@@ -160,6 +211,8 @@ pub enum Guard {
     SendCounters { id: i64, fingerprint: String, day: i64, count: i64, told: bool },
     /// Fewer than `max` url@ requests arrived since `since`.
     UrlQuota { since: i64, max: u32 },
+    /// A pending set with this cookie hash still exists.
+    PendingCookie { hash: [u8; 32] },
 }
 
 /// What to do when a [`Guard`] fails.

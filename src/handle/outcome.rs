@@ -65,10 +65,20 @@ outcomes! {
     Deleted => "deleted",
     Status => "status",
     Changed => "changed",
+    // Config: requests and confirmation (REPLY-BLOCKS.md 5, 6.3).
+    Refused => "refused",
+    NoSuchNym => "no_such_nym",
+    Confirmed => "confirmed",
+    ConfirmUnknown => "confirm_unknown",
+    ConfirmExpired => "confirm_expired",
+    ConfirmIgnoredAuto => "confirm_ignored_auto",
     // Mail to a nym.
     Posted => "posted",
     // send@.
     NoRecipient => "no_recipient",
+    WrongFormat => "wrong_format",
+    FromNotSigner => "from_not_signer",
+    SendDisabled => "send_disabled",
     AllRecipientsBlocked => "all_recipients_blocked",
     DailyLimit => "daily_limit",
     TooManyRecipients => "too_many_recipients",

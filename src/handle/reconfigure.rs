@@ -5,6 +5,7 @@ use super::create::rejected_text;
 use super::{gate, notice_to, Change, Decision, Effects, Guard, OnFail, Outcome, Request, View};
 use crate::protocol::address::Service;
 use crate::protocol::article::describe_options;
+use crate::protocol::nym_commands::flag;
 use crate::protocol::options::{self, Change as Opt_, Opt};
 
 const EV: &str = "config";
@@ -44,8 +45,8 @@ pub fn decide(v: &View, req: &Request) -> Decision {
             Opt_::Off(Opt::Hsub) => updated.hsub = None,
             Opt_::Off(Opt::Subject) => updated.subject = None,
             Opt_::Off(Opt::Symmetric) => updated.symmetric = None,
-            Opt_::On(Opt::Acksend) => updated.acksend = true,
-            Opt_::Off(Opt::Acksend) => updated.acksend = false,
+            Opt_::On(Opt::Acksend) => updated.set_flag(flag::ACKSEND, true),
+            Opt_::Off(Opt::Acksend) => updated.set_flag(flag::ACKSEND, false),
             _ => {}
         }
     }
@@ -105,10 +106,10 @@ mod tests {
     fn acksend_switches_off_and_on() {
         let k = Kit::new();
         let n = k.nym("alice");
-        assert!(!options_after(&run(&k, &n, "acknowledge-send: no\n")).acksend);
+        assert!(!options_after(&run(&k, &n, "acknowledge-send: no\n")).acksend());
         let mut off = n.clone();
-        off.acksend = false;
-        assert!(options_after(&run(&k, &off, "acksend: yes\n")).acksend);
+        off.set_flag(crate::protocol::nym_commands::flag::ACKSEND, false);
+        assert!(options_after(&run(&k, &off, "acksend: yes\n")).acksend());
     }
 
     #[test]

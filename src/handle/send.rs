@@ -1,10 +1,20 @@
 //! send@: mail and news from a nym (PROTOCOL.md sections 6 and 7): the
 //! signer decides the sender, the block list and the daily limit decide
 //! whether it leaves, and acksend decides whether the nym hears of it.
+//!
+//! Both formats of REPLY-BLOCKS.md section 8 are read: a `Config:`
+//! request is not sent (the nym is told to use config@); in the
+//! nym.alias.net format the one `From:` must name the signer's nym; in
+//! both, `Hidden-To:` replaces the recipients (To/Cc then only show),
+//! `Nym-Command(s):` switches `acksend` for this message (other tokens are
+//! warnings, which are always acknowledged), and a nym with `disable` set
+//! sends nothing and is told. `signsend` (8.3) is not applied yet.
 
 use super::{gate, notice_to, Change, Decision, Effects, Guard, OnFail, Outcome, Post, Request, View};
-use crate::protocol::address::Service;
+use crate::protocol::address::{split_address, Service};
 use crate::protocol::article::{new_msgid, news_post};
+use crate::protocol::nym_commands::flag;
+use crate::protocol::send_format::{self, Format};
 use crate::protocol::send_request::{blocked, build_outgoing};
 use crate::store::{Kind, OutItem};
 
@@ -16,11 +26,71 @@ pub fn decide(v: &View, req: &Request) -> Decision {
         Err(d) => return *d,
     };
     let cfg = v.cfg;
-    let out = build_outgoing(&n.address(), req.plaintext, || {
+    let refuse = |outcome: Outcome, text: String| {
+        let post = notice_to(n, Service::Send, "Message not sent", text);
+        Decision::new(EV, outcome, Effects::none().replay(sig.digest.clone()).post(post))
+    };
+    let hosted = |d: &str| cfg.hosts(d);
+    let request_text = String::from_utf8_lossy(req.plaintext);
+    let (format, _) = send_format::detect(&request_text, &hosted);
+    let alias = match &format {
+        Format::Misdirected => {
+            return refuse(
+                Outcome::WrongFormat,
+                format!(
+                    "Your message to send@{d} was not sent: it is a Config: request.
+                     Send configuration requests to config@{d}.
+",
+                    d = n.domain
+                ),
+            )
+        }
+        Format::NymAlias { from } => {
+            let send_domain =
+                split_address(req.recipient).map(|(_, d)| d).unwrap_or_else(|| n.domain.clone());
+            let names_signer = |f: &crate::protocol::config_request::FromName| {
+                f.name.eq_ignore_ascii_case(&n.local)
+                    && f.domain.as_deref().unwrap_or(&send_domain) == n.domain
+            };
+            let ok = matches!(&from[..], [Some(f)] if names_signer(f));
+            if !ok {
+                return refuse(
+                    Outcome::FromNotSigner,
+                    format!(
+                        "Your message was not sent: in this format its header needs exactly one From: line,
+                         naming your nym ({}) as \"From: {}\".
+",
+                        n.address(),
+                        n.local
+                    ),
+                );
+            }
+            true
+        }
+        Format::Zax => false,
+    };
+    if n.has(flag::DISABLE) {
+        return refuse(
+            Outcome::SendDisabled,
+            "Your message was not sent: your nym is disabled. Send \"Nym-Commands: -disable\" to config@ first.\n"
+                .to_string(),
+        );
+    }
+    let prep = send_format::prepare(req.plaintext, alias, n.name.as_deref(), &n.address());
+    let mut out = build_outgoing(&n.address(), &prep.text, || {
         let id = new_msgid(cfg);
         // In the nym's own domain, not necessarily the default one.
         id.replacen(&format!("@{}>", cfg.default_domain()), &format!("@{}>", n.domain), 1)
     });
+    let hidden = prep.hidden_to.is_some();
+    if let Some(h) = &prep.hidden_to {
+        // Hidden-To replaces the envelope recipients; To and Cc only show.
+        let mut seen = std::collections::BTreeSet::new();
+        out.recipients =
+            h.iter().filter(|a| a.contains('@') && seen.insert(a.to_ascii_lowercase())).cloned().collect();
+    }
+    let warnings = &prep.commands.warnings;
+    let acksend = prep.commands.acksend.unwrap_or(n.acksend());
     let (allowed, refused): (Vec<String>, Vec<String>) =
         out.recipients.iter().cloned().partition(|r| !blocked(v.blocklist, r));
 
@@ -48,7 +118,9 @@ pub fn decide(v: &View, req: &Request) -> Decision {
         posts.push(tell(&cur, "Message not sent", text));
         outcome = Outcome::TooManyRecipients;
     } else if allowed.is_empty() && out.newsgroups.is_none() {
-        let text = if refused.is_empty() {
+        let text = if refused.is_empty() && hidden {
+            format!("Your message \"{}\" was not sent: its Hidden-To: names no address.\n", out.subject)
+        } else if refused.is_empty() {
             format!(
                 "Your message \"{}\" was not sent: it names no recipient (To, Cc or Bcc) and no Newsgroups.\n",
                 out.subject
@@ -104,7 +176,13 @@ pub fn decide(v: &View, req: &Request) -> Decision {
                 refused.join("\n  ")
             ));
         }
-        if cur.acksend || !refused.is_empty() {
+        for w in warnings {
+            text.push_str(&format!("Warning: {w}\n"));
+        }
+        if !warnings.is_empty() {
+            text.push('\n');
+        }
+        if acksend || !refused.is_empty() || !warnings.is_empty() {
             text.push_str(&format!(
                 "Your message was sent.\n\nSubject:    {}\nMessage-ID: {}\n",
                 out.subject, out.msgid
@@ -208,7 +286,7 @@ mod tests {
     fn acksend_off_sends_silently() {
         let k = Kit::new();
         let mut n = k.nym("alice");
-        n.acksend = false;
+        n.set_flag(crate::protocol::nym_commands::flag::ACKSEND, false);
         let d = run(&k, &n, "To: bob@example.org\n\nx\n");
         assert_eq!(d.outcome, Outcome::Sent);
         assert!(notices(&d).is_empty());
@@ -227,7 +305,7 @@ mod tests {
     fn blocked_recipients_are_left_out_and_the_nym_told() {
         let k = Kit::new();
         let mut n = k.nym("alice");
-        n.acksend = false;
+        n.set_flag(crate::protocol::nym_commands::flag::ACKSEND, false);
         let list = vec!["quiet.example".to_string()];
         let d = run_with(&k, &n, "To: bob@example.org, x@quiet.example\n\nx\n", &list);
         assert_eq!(d.outcome, Outcome::SentSomeBlocked);
@@ -334,5 +412,86 @@ mod tests {
         let d = run(&k, &k.nym("alice"), "To: bob@example.org\n\nx\n");
         let Some(Post::Notice { from, to: Addressee::Nym(_), .. }) = d.effects.posts.last() else { panic!() };
         assert_eq!(from, "send@nym.example");
+    }
+
+    #[test]
+    fn format_nym_alias_spec_example_sends_to_hidden_to_only() {
+        let k = Kit::new();
+        let mut n = k.nym("quill");
+        n.name = Some("Quill Pen".into());
+        let text =
+            "From: quill\nTo: editor@paper.example\nHidden-To: tips@other.example, archive@mine.example\n\
+                    Subject: On the council vote\nNym-Commands: +acksend -signsend\n\nBody...\n";
+        let d = run(&k, &n, text);
+        assert_eq!(d.outcome, Outcome::Sent);
+        let m = mails(&d);
+        assert_eq!(m[0].env_to, vec!["tips@other.example".to_string(), "archive@mine.example".to_string()]);
+        let body = String::from_utf8(m[0].body.clone()).unwrap();
+        assert!(body.starts_with("From: \"Quill Pen\" <quill@nym.example>\n"), "{body}");
+        assert!(body.contains("To: editor@paper.example\n"), "To stays for show");
+        assert!(!body.contains("Hidden-To") && !body.contains("Nym-Commands"), "{body}");
+    }
+
+    #[test]
+    fn format_config_request_at_send_is_not_sent() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "config:\nFrom: alice\n");
+        assert_eq!(d.outcome, Outcome::WrongFormat);
+        assert!(mails(&d).is_empty());
+        assert!(notices(&d)[0].1.contains("config@nym.example"));
+        assert!(d.effects.replay_mark.is_some());
+    }
+
+    #[test]
+    fn format_nym_alias_from_must_name_the_signer_once() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        for text in [
+            "From: bob\nTo: x@y.example\n\nb\n",
+            "From: alice@other.example\nTo: x@y.example\n\nb\n",
+            "From: alice\nFrom: alice\nTo: x@y.example\n\nb\n",
+            "::\nTo: x@y.example\n\nb\n",
+        ] {
+            let d = run(&k, &n, text);
+            assert_eq!(d.outcome, Outcome::FromNotSigner, "{text:?}");
+            assert!(mails(&d).is_empty());
+        }
+        assert_eq!(run(&k, &n, "From: Alice@nym.example\nTo: x@y.example\n\nb\n").outcome, Outcome::Sent);
+        assert_eq!(run(&k, &n, "::\nFrom: alice\nTo: x@y.example\n\nb\n").outcome, Outcome::Sent);
+    }
+
+    #[test]
+    fn format_empty_hidden_to_is_not_sent() {
+        let k = Kit::new();
+        let d = run(&k, &k.nym("alice"), "To: x@y.example\nHidden-To: ,\n\nb\n");
+        assert_eq!(d.outcome, Outcome::NoRecipient);
+        assert!(notices(&d)[0].1.contains("Hidden-To"));
+    }
+
+    #[test]
+    fn per_message_commands_switch_acksend_and_warn_about_the_rest() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        let d = run(&k, &n, "To: x@y.example\nNym-Commands: -acksend\n\nb\n");
+        assert_eq!(d.outcome, Outcome::Sent);
+        assert!(notices(&d).is_empty(), "acksend off for this message");
+        let d = run(&k, &n, "To: x@y.example\nNym-Commands: -acksend +nobcc\n\nb\n");
+        let t = notices(&d);
+        assert_eq!(t.len(), 1, "warnings are always acknowledged");
+        assert!(t[0].1.contains("Warning: Ignored +nobcc"), "{}", t[0].1);
+        let mut off = n.clone();
+        off.set_flag(flag::ACKSEND, false);
+        assert_eq!(notices(&run(&k, &off, "To: x@y.example\nNym-Command: +acksend\n\nb\n")).len(), 1);
+    }
+
+    #[test]
+    fn disabled_nym_sends_nothing_and_is_told() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.flags |= flag::DISABLE;
+        let d = run(&k, &n, "To: x@y.example\n\nb\n");
+        assert_eq!(d.outcome, Outcome::SendDisabled);
+        assert!(mails(&d).is_empty());
+        assert_eq!(notices(&d).len(), 1);
     }
 }

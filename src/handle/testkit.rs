@@ -38,11 +38,17 @@ impl Kit {
             hsub: None,
             subject: None,
             symmetric: None,
-            acksend: true,
+            flags: crate::protocol::nym_commands::DEFAULT_ZAX,
             disabled: false,
             send_day: 0,
             send_count: 0,
             limit_told: false,
+            name: None,
+            unit_day: 0,
+            unit_count: 0,
+            had_active: true,
+            active_blocks: 0,
+            pending_blocks: 0,
         }
     }
 

@@ -53,6 +53,10 @@ impl Service {
     }
 }
 
+/// The local part of `confirm+COOKIE@D`, where mail activates a pending
+/// reply-block set (REPLY-BLOCKS.md section 6.3).
+pub const CONFIRM: &str = "confirm";
+
 /// Role addresses that reach the operator (RFC 5321 requires postmaster;
 /// every article names abuse@ for complaints). Mail to them is forwarded
 /// to the configured operator address.
@@ -85,6 +89,7 @@ pub const RESERVED: &[&str] = &[
     "hostmaster",
     "noreply",
     "no-reply",
+    CONFIRM,
 ];
 
 /// Whether `local` is reserved: a service, a built-in name, or one of the

@@ -87,7 +87,7 @@ pub fn describe_options(n: &Nym) -> String {
         show(&n.hsub),
         show(&n.subject),
         show(&n.symmetric),
-        if n.acksend { "yes" } else { "no" },
+        if n.acksend() { "yes" } else { "no" },
     )
 }
 

@@ -11,13 +11,21 @@
 //! - [`padding`]: the fixed sizes of articles and their Marker-packet padding
 //! - [`type1`]: the Type I remailer message (REPLY-BLOCKS.md section 10)
 //! - [`remailer_info`]: known remailers, request subjects, the capability line
+//! - [`nym_commands`]: the nym.alias.net flag word and `Nym-Commands:`
+//! - [`config_request`]: the nym.alias.net `Config:` request
+//! - [`reply_block`]: probability sets and confirmation cookies
+//! - [`send_format`]: which of the two send@ formats a request is
 
 pub mod address;
 pub mod article;
+pub mod config_request;
 pub mod hsub;
+pub mod nym_commands;
 pub mod options;
 pub mod padding;
 pub mod remailer_info;
+pub mod reply_block;
+pub mod send_format;
 pub mod send_request;
 pub mod type1;
 pub mod url_request;

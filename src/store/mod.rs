@@ -121,6 +121,37 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE nyms ADD COLUMN active_day INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE nyms ADD COLUMN inactive_warned INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: the nym.alias.net half (REPLY-BLOCKS.md section 2). The flag
+    // word takes over acksend as bit 0x100 (0xfd: the bits 0x4-0x80 that
+    // nym.alias.net always set); a display name; the per-UTC-day unit
+    // counter; whether the nym ever had a confirmed block (a Config:
+    // creation that never had one is erased when its set expires). Blocks
+    // are active (pending = 0) or the one pending set, whose cookie is kept
+    // only as its SHA-256.
+    r#"
+    ALTER TABLE nyms ADD COLUMN flags INTEGER NOT NULL DEFAULT 253;
+    UPDATE nyms SET flags = 253 | (CASE WHEN acksend <> 0 THEN 256 ELSE 0 END);
+    ALTER TABLE nyms DROP COLUMN acksend;
+    ALTER TABLE nyms ADD COLUMN name TEXT;
+    ALTER TABLE nyms ADD COLUMN unit_day INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE nyms ADD COLUMN unit_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE nyms ADD COLUMN had_active INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE reply_blocks(
+        id       INTEGER PRIMARY KEY,
+        nym_id   INTEGER NOT NULL REFERENCES nyms(id) ON DELETE CASCADE,
+        pending  INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        set_name TEXT,
+        weight   INTEGER,
+        body     BLOB NOT NULL
+    );
+    CREATE INDEX reply_blocks_by_nym ON reply_blocks(nym_id, pending, position);
+    CREATE TABLE pending_sets(
+        nym_id      INTEGER PRIMARY KEY REFERENCES nyms(id) ON DELETE CASCADE,
+        cookie_hash BLOB NOT NULL UNIQUE,
+        created     INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Seconds since the epoch: the server's clock.
@@ -261,10 +292,12 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
 pub use caches::*;
 pub use nyms::*;
 pub use outbox::*;
+pub use reply_blocks::*;
 
 mod caches;
 mod nyms;
 mod outbox;
+mod reply_blocks;
 
 #[cfg(test)]
 mod tests;

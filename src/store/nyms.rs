@@ -18,11 +18,26 @@ pub struct Nym {
     pub hsub: Option<String>,
     pub subject: Option<String>,
     pub symmetric: Option<String>,
-    pub acksend: bool,
+    /// The flag word (REPLY-BLOCKS.md section 2; acksend is bit 0x100).
+    pub flags: u32,
+    /// The holder's lock (`nymgate nym disable`), apart from the `disable`
+    /// flag the holder sets.
     pub disabled: bool,
     pub send_day: i64,
     pub send_count: i64,
     pub limit_told: bool,
+    /// The display name of `name="..."`.
+    pub name: Option<String>,
+    /// The reply-block unit counter: its UTC day (days since the epoch)
+    /// and the units spent that day.
+    pub unit_day: i64,
+    pub unit_count: i64,
+    /// The nym has had a confirmed reply block set, or was not made by a
+    /// `Config:` request.
+    pub had_active: bool,
+    /// Active (confirmed) and pending reply blocks (read-only counts).
+    pub active_blocks: i64,
+    pub pending_blocks: i64,
 }
 
 impl Nym {
@@ -32,10 +47,30 @@ impl Nym {
     pub fn expired(&self, now: i64) -> bool {
         self.expires.is_some_and(|e| e <= now)
     }
+    pub fn has(&self, bit: u32) -> bool {
+        self.flags & bit != 0
+    }
+    pub fn acksend(&self) -> bool {
+        self.has(crate::protocol::nym_commands::flag::ACKSEND)
+    }
+    pub fn set_flag(&mut self, bit: u32, on: bool) {
+        if on {
+            self.flags |= bit;
+        } else {
+            self.flags &= !bit;
+        }
+    }
+    /// The channel rule: a nym with an active block receives through its
+    /// blocks, any other through alt.anonymous.messages.
+    pub fn via_blocks(&self) -> bool {
+        self.active_blocks > 0
+    }
 }
 
 const NYM_COLS: &str = "id, local, domain, fingerprint, cert, expires, created, hsub, subject, symmetric, \
-     acksend, disabled, send_day, send_count, limit_told";
+     flags, disabled, send_day, send_count, limit_told, name, unit_day, unit_count, had_active, \
+     (SELECT COUNT(*) FROM reply_blocks b WHERE b.nym_id = nyms.id AND b.pending = 0), \
+     (SELECT COUNT(*) FROM reply_blocks b WHERE b.nym_id = nyms.id AND b.pending = 1)";
 
 fn row_to_nym(r: &rusqlite::Row) -> rusqlite::Result<Nym> {
     let cert_bytes: Vec<u8> = r.get(4)?;
@@ -52,11 +87,17 @@ fn row_to_nym(r: &rusqlite::Row) -> rusqlite::Result<Nym> {
         hsub: r.get(7)?,
         subject: r.get(8)?,
         symmetric: r.get(9)?,
-        acksend: r.get(10)?,
+        flags: r.get::<_, i64>(10)? as u32,
         disabled: r.get(11)?,
         send_day: r.get(12)?,
         send_count: r.get(13)?,
         limit_told: r.get(14)?,
+        name: r.get(15)?,
+        unit_day: r.get(16)?,
+        unit_count: r.get(17)?,
+        had_active: r.get(18)?,
+        active_blocks: r.get(19)?,
+        pending_blocks: r.get(20)?,
     })
 }
 
@@ -121,13 +162,16 @@ pub struct NewNym<'a> {
     pub hsub: Option<&'a str>,
     pub subject: Option<&'a str>,
     pub symmetric: Option<&'a str>,
-    pub acksend: bool,
+    pub flags: u32,
+    pub name: Option<&'a str>,
+    pub had_active: bool,
 }
 
 pub fn insert_nym(c: &impl Db, n: &NewNym) -> Result<i64> {
     c.conn().execute(
-        "INSERT INTO nyms(local, domain, fingerprint, cert, expires, created, hsub, subject, symmetric, acksend)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO nyms(local, domain, fingerprint, cert, expires, created, hsub, subject, symmetric, flags,
+                          name, had_active)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             n.local,
             n.domain,
@@ -138,12 +182,18 @@ pub fn insert_nym(c: &impl Db, n: &NewNym) -> Result<i64> {
             n.hsub,
             n.subject,
             n.symmetric,
-            n.acksend
+            i64::from(n.flags),
+            n.name,
+            n.had_active
         ],
     )?;
     let id = c.conn().last_insert_rowid();
     index_keys(c, id, n.cert)?;
     Ok(id)
+}
+
+pub(super) fn reindex_keys(c: &impl Db, id: i64, cert: &pgp::PgpCert) -> Result<()> {
+    index_keys(c, id, cert)
 }
 
 fn index_keys(c: &impl Db, id: i64, cert: &pgp::PgpCert) -> Result<()> {
@@ -164,11 +214,20 @@ pub fn update_cert(c: &impl Db, id: i64, cert: &pgp::PgpCert, expires: Option<i6
     index_keys(c, id, cert)
 }
 
+/// Store the options of the nym row: the Zax ones, the flag word and the
+/// display name.
 pub fn update_options(c: &impl Db, n: &Nym) -> Result<()> {
     c.conn().execute(
-        "UPDATE nyms SET hsub = ?2, subject = ?3, symmetric = ?4, acksend = ?5 WHERE id = ?1",
-        params![n.id, n.hsub, n.subject, n.symmetric, n.acksend],
+        "UPDATE nyms SET hsub = ?2, subject = ?3, symmetric = ?4, flags = ?5, name = ?6 WHERE id = ?1",
+        params![n.id, n.hsub, n.subject, n.symmetric, i64::from(n.flags), n.name],
     )?;
+    Ok(())
+}
+
+/// Set the unit counter of a nym (day, units spent that day).
+pub fn set_units(c: &impl Db, id: i64, day: i64, count: i64) -> Result<()> {
+    c.conn()
+        .execute("UPDATE nyms SET unit_day = ?2, unit_count = ?3 WHERE id = ?1", params![id, day, count])?;
     Ok(())
 }
 
@@ -185,8 +244,12 @@ pub fn update_send_count(c: &impl Db, n: &Nym) -> Result<()> {
     Ok(())
 }
 
+/// Erase a nym with its key index, reply blocks and cookie (the store
+/// runs with `secure_delete`, so the rows are overwritten).
 pub fn delete_nym(c: &impl Db, id: i64) -> Result<()> {
     c.conn().execute("DELETE FROM nym_keys WHERE nym_id = ?1", [id])?;
+    c.conn().execute("DELETE FROM reply_blocks WHERE nym_id = ?1", [id])?;
+    c.conn().execute("DELETE FROM pending_sets WHERE nym_id = ?1", [id])?;
     c.conn().execute("DELETE FROM nyms WHERE id = ?1", [id])?;
     Ok(())
 }

@@ -201,3 +201,138 @@ fn the_pool_holds_untried_items_and_claims_only_what_was_chosen() {
     assert!(claim_ids(&tx, &[a], 210, 60).unwrap().is_empty());
     assert!(pool_waiting(&tx, 210).unwrap().is_empty());
 }
+
+fn test_cert() -> crate::openpgp::PgpCert {
+    crate::openpgp::parse_certs(include_bytes!("../../fuzz/seeds/openpgp/nym-key.asc")).unwrap().remove(0)
+}
+
+fn new_nym<'a>(local: &'a str, cert: &'a crate::openpgp::PgpCert, flags: u32) -> NewNym<'a> {
+    NewNym {
+        local,
+        domain: "nym.example",
+        cert,
+        expires: None,
+        hsub: None,
+        subject: None,
+        symmetric: None,
+        flags,
+        name: Some("Quill Pen"),
+        had_active: false,
+    }
+}
+
+#[test]
+fn migration_4_moves_acksend_into_flag_bit_0x100() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let cert = test_cert();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for step in &MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        let bytes = crate::openpgp::cert_bytes(&cert).unwrap();
+        for (local, fpr, ack) in [("on", "F1", 1), ("off", "F2", 0)] {
+            conn.execute(
+                "INSERT INTO nyms(local, domain, fingerprint, cert, created, acksend) VALUES (?1, 'nym.example', ?2, ?3, 0, ?4)",
+                rusqlite::params![local, fpr, bytes, ack],
+            )
+            .unwrap();
+        }
+    }
+    let s = Store::open(&path, Duration::from_secs(1)).unwrap();
+    let on = nym_by_address(&s, "on", "nym.example").unwrap().unwrap();
+    let off = nym_by_address(&s, "off", "nym.example").unwrap().unwrap();
+    assert_eq!((on.flags, off.flags), (0x1fd, 0xfd));
+    assert!(on.acksend() && !off.acksend());
+    assert!(on.had_active && on.name.is_none() && on.active_blocks == 0);
+}
+
+#[test]
+fn flags_name_and_units_round_trip_with_unknown_bits() {
+    let (_d, mut s) = open();
+    let cert = test_cert();
+    let tx = s.write().unwrap();
+    let id = insert_nym(&tx, &new_nym("quill", &cert, 0x8000_00fd)).unwrap();
+    let mut n = nym_by_id(&tx, id).unwrap().unwrap();
+    assert_eq!(n.flags, 0x8000_00fd);
+    assert_eq!(n.name.as_deref(), Some("Quill Pen"));
+    assert!(!n.had_active);
+    n.flags |= 0x1000;
+    n.name = None;
+    update_options(&tx, &n).unwrap();
+    set_units(&tx, id, 20000, 17).unwrap();
+    tx.commit().unwrap();
+    let n = nym_by_id(&s, id).unwrap().unwrap();
+    assert_eq!((n.flags, n.name, n.unit_day, n.unit_count), (0x8000_10fd, None, 20000, 17));
+}
+
+#[test]
+fn pending_set_replaces_the_older_one_and_activation_replaces_active_blocks() {
+    let (_d, mut s) = open();
+    let cert = test_cert();
+    let b = |t: &str, set: Option<(char, u32)>| StoredBlock { set, text: t.into() };
+    let tx = s.write().unwrap();
+    let id = insert_nym(&tx, &new_nym("quill", &cert, 0xfd)).unwrap();
+    replace_pending(&tx, id, &[b("one\n\n", None)], &[1u8; 32], 100).unwrap();
+    replace_pending(
+        &tx,
+        id,
+        &[b("a\n\n", Some(('a', 700_000_000))), b("b\n\n", Some(('a', 300_000_000)))],
+        &[2u8; 32],
+        200,
+    )
+    .unwrap();
+    assert_eq!(pending_by_cookie(&tx, &[1u8; 32]).unwrap(), None, "the older cookie is gone");
+    assert_eq!(pending_by_cookie(&tx, &[2u8; 32]).unwrap(), Some(PendingSet { nym_id: id, created: 200 }));
+    assert_eq!(pending_blocks(&tx, id).unwrap().len(), 2);
+    let n = nym_by_id(&tx, id).unwrap().unwrap();
+    assert_eq!((n.active_blocks, n.pending_blocks), (0, 2));
+    activate_pending(&tx, id).unwrap();
+    assert_eq!(pending_by_cookie(&tx, &[2u8; 32]).unwrap(), None, "single use");
+    let active = active_blocks(&tx, id).unwrap();
+    assert_eq!(active, vec![b("a\n\n", Some(('a', 700_000_000))), b("b\n\n", Some(('a', 300_000_000)))]);
+    let n = nym_by_id(&tx, id).unwrap().unwrap();
+    assert!(n.had_active && n.via_blocks());
+    // A new set waits; the active blocks stay in force until it is confirmed.
+    replace_pending(&tx, id, &[b("new\n\n", None)], &[3u8; 32], 300).unwrap();
+    assert_eq!(active_blocks(&tx, id).unwrap().len(), 2);
+    assert_eq!(expired_pending(&tx, 299).unwrap(), Vec::<i64>::new());
+    assert_eq!(expired_pending(&tx, 300).unwrap(), vec![id]);
+    activate_pending(&tx, id).unwrap();
+    assert_eq!(active_blocks(&tx, id).unwrap(), vec![b("new\n\n", None)]);
+    drop_reply_blocks(&tx, id).unwrap();
+    assert!(!nym_by_id(&tx, id).unwrap().unwrap().via_blocks());
+}
+
+#[test]
+fn deleting_a_nym_erases_its_blocks_and_cookie() {
+    let (_d, mut s) = open();
+    let cert = test_cert();
+    let tx = s.write().unwrap();
+    let id = insert_nym(&tx, &new_nym("quill", &cert, 0xfd)).unwrap();
+    let blk = StoredBlock { set: None, text: "secret-route\n\n".into() };
+    replace_pending(&tx, id, std::slice::from_ref(&blk), &[4u8; 32], 1).unwrap();
+    activate_pending(&tx, id).unwrap();
+    replace_pending(&tx, id, &[blk], &[5u8; 32], 2).unwrap();
+    delete_nym(&tx, id).unwrap();
+    tx.commit().unwrap();
+    let rows: i64 = s.conn.query_row("SELECT COUNT(*) FROM reply_blocks", [], |r| r.get(0)).unwrap();
+    let sets: i64 = s.conn.query_row("SELECT COUNT(*) FROM pending_sets", [], |r| r.get(0)).unwrap();
+    assert_eq!((rows, sets), (0, 0));
+    assert_eq!(pending_by_cookie(&s, &[5u8; 32]).unwrap(), None);
+}
+
+#[test]
+fn key_rollover_changes_fingerprint_and_key_index() {
+    let (_d, mut s) = open();
+    let cert = test_cert();
+    let tx = s.write().unwrap();
+    let id = insert_nym(&tx, &new_nym("quill", &cert, 0xfd)).unwrap();
+    sealed::HasConn::conn(&tx).execute("UPDATE nyms SET fingerprint = 'OLD' WHERE id = ?1", [id]).unwrap();
+    replace_key(&tx, id, &cert, Some(99)).unwrap();
+    let n = nym_by_id(&tx, id).unwrap().unwrap();
+    assert_eq!((n.fingerprint, n.expires), (cert.fingerprint().to_hex(), Some(99)));
+    assert!(!certs_by_keyids(&tx, &crate::openpgp::key_ids(&cert)).unwrap().is_empty());
+}

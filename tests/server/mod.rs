@@ -6,6 +6,7 @@ mod faults;
 mod hostile;
 mod interop_gpg;
 mod lifecycle;
+mod nym_commands;
 mod operator;
 mod outbox;
 mod rotation;

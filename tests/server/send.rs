@@ -122,14 +122,21 @@ fn normal_send_rewrites_from_strips_headers_and_acknowledges() {
 fn forged_from_leaves_with_the_signers_nym() {
     let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
     let cap = Capture::install(&s);
-    let msg = "From: someoneelse@nym.example\nTo: bob@example.org\nSubject: forged\n\nhi\n";
+    // Zax format (a From: with a display name): the address is ignored.
+    let msg = "From: Someone <someoneelse@nym.example>\nTo: bob@example.org\nSubject: forged\n\nhi\n";
     assert_eq!(send_as(&s, &g, "alice@nym.example", msg), 0);
     let sent = cap.sent();
     assert_eq!(sent.len(), 1);
-    assert!(header_block(&sent[0].msg).contains("From: alice@nym.example"));
+    assert!(header_block(&sent[0].msg).contains("From: \"Someone\" <alice@nym.example>"), "{}", sent[0].msg);
     assert!(!sent[0].msg.contains("someoneelse"));
     // acksend off: no confirmation beyond the creation one.
     assert_eq!(s.articles_for_hsub("panda").len(), 1);
+    // A bare hosted address is the nym.alias.net format (REPLY-BLOCKS.md
+    // 8.1), whose From: must name the signer: not sent, the nym told.
+    let msg = "From: someoneelse@nym.example\nTo: bob@example.org\nSubject: forged\n\nhi\n";
+    assert_eq!(send_as(&s, &g, "alice@nym.example", msg), 0);
+    assert_eq!(cap.sent().len(), 1);
+    assert_eq!(s.articles_for_hsub("panda").len(), 2);
 }
 
 #[test]

@@ -259,7 +259,9 @@ impl Server {
         .unwrap();
         let mut out = String::new();
         for q in [
-            "SELECT 'nym', id, local, domain, fingerprint, hex(cert), expires, coalesce(hsub,''), coalesce(subject,''), coalesce(symmetric,''), acksend, disabled, send_count FROM nyms ORDER BY id",
+            "SELECT 'nym', id, local, domain, fingerprint, hex(cert), expires, coalesce(hsub,''), coalesce(subject,''), coalesce(symmetric,''), flags, disabled, send_count FROM nyms ORDER BY id",
+            "SELECT 'block', id, nym_id, pending, position, coalesce(set_name,''), coalesce(weight,''), hex(body), '', '', '', '', '' FROM reply_blocks ORDER BY id",
+            "SELECT 'pending', nym_id, hex(cookie_hash), created, '', '', '', '', '', '', '', '', '' FROM pending_sets ORDER BY nym_id",
             "SELECT 'key', keyid, nym_id, '', '', '', '', '', '', '', '', '', '' FROM nym_keys ORDER BY keyid",
             "SELECT 'out', id, kind, msgid, hex(body), '', '', '', '', '', '', '', '' FROM outbox ORDER BY id",
             "SELECT 'replay', hex(digest), '', '', '', '', '', '', '', '', '', '', '' FROM replay ORDER BY 2",
