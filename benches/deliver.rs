@@ -417,8 +417,8 @@ fn fill_nyms(b: &Bench, target: usize) {
     {
         let mut ins = tx
             .prepare(
-                "INSERT INTO nyms(local, domain, fingerprint, cert, expires, created, hsub, acksend)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
+                "INSERT INTO nyms(local, domain, fingerprint, cert, expires, created, hsub, flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 509)",
             )
             .unwrap();
         let mut key = tx.prepare("INSERT INTO nym_keys(keyid, nym_id) VALUES (?1, ?2)").unwrap();
