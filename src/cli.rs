@@ -101,8 +101,9 @@ pub struct DeliverArgs {
     /// Bytes that are not UTF-8 name no nym: exit 67.
     #[arg(long)]
     pub recipient: std::ffi::OsString,
-    /// Envelope sender: never used, logged or stored, and any bytes are
-    /// accepted (8-bit senders exist).
+    /// Envelope sender: read only by the autoresponders (no answer to a
+    /// null or MAILER-DAEMON sender), never logged or stored; any bytes
+    /// are accepted (8-bit senders exist).
     #[arg(long)]
     pub sender: Option<std::ffi::OsString>,
 }

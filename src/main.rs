@@ -83,9 +83,11 @@ fn run() -> i32 {
             logging::init_with(&cfg.log.level, cfg.log.stderr, &cfg.log.facility);
             let stdin = std::io::stdin().lock();
             // A recipient that is not UTF-8 cannot be one of our addresses;
-            // the sender is never used, so its bytes do not matter.
+            // the sender is read by the autoresponders only, and a
+            // non-UTF-8 one is no address they would answer.
             let recipient = a.recipient.to_str().unwrap_or("");
-            match deliver::deliver(&cfg, recipient, stdin) {
+            let sender = a.sender.as_ref().map(|s| s.to_str().unwrap_or("?"));
+            match deliver::deliver_from(&cfg, recipient, sender, stdin) {
                 Ok(done) => {
                     logging::event(done.event, done.outcome.as_str());
                     EX_OK

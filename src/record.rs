@@ -115,6 +115,7 @@ pub fn apply(
                 roster_changed = true;
             }
             Change::SendCount(n) => store::update_send_count(&tx, n)?,
+            Change::AutoReplied { key } => store::autoreply_insert(&tx, key, now)?,
             Change::QueueUrl { request } => {
                 store::url_enqueue(&tx, request, now)?;
             }
@@ -159,5 +160,9 @@ fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
             store::send_counters(tx, fingerprint)? == Some((*day, *count, *told))
         }
         Guard::UrlQuota { since, max } => store::url_count_since(tx, *since)? < *max as i64,
+        Guard::AutoReplyQuota { key, since_day, since_hour, per_address, total } => {
+            let (to_key, all) = store::autoreply_counts(tx, key, *since_day, *since_hour)?;
+            to_key < *per_address as i64 && all < *total as i64
+        }
     })
 }

@@ -8,6 +8,7 @@
 //! transaction and `channel` turns the posts into articles. So every rule
 //! of the protocol is a plain unit test here.
 
+pub mod autoresp;
 pub mod create;
 pub mod forward;
 pub mod gate;
@@ -144,6 +145,8 @@ pub enum Change {
     /// A signed request from the nym: its last-activity day, kept only
     /// while the inactivity rule is on.
     Active { id: i64 },
+    /// An autoresponder answered the address with this keyed hash.
+    AutoReplied { key: Vec<u8> },
 }
 
 /// A condition checked under the write lock, since the view was read
@@ -160,6 +163,9 @@ pub enum Guard {
     SendCounters { id: i64, fingerprint: String, day: i64, count: i64, told: bool },
     /// Fewer than `max` url@ requests arrived since `since`.
     UrlQuota { since: i64, max: u32 },
+    /// Fewer than `per_address` autoresponder answers to `key` since
+    /// `since_day`, and fewer than `total` in all since `since_hour`.
+    AutoReplyQuota { key: Vec<u8>, since_day: i64, since_hour: i64, per_address: u32, total: u32 },
 }
 
 /// What to do when a [`Guard`] fails.

@@ -121,6 +121,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE nyms ADD COLUMN active_day INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE nyms ADD COLUMN inactive_warned INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: answers of the autoresponders, for their caps: a keyed hash of
+    // the address answered and when, kept for 24 hours.
+    r#"
+    CREATE TABLE autoreplies(
+        key BLOB NOT NULL,
+        at  INTEGER NOT NULL
+    );
+    CREATE INDEX autoreplies_by_key ON autoreplies(key, at);
+    CREATE INDEX autoreplies_by_at ON autoreplies(at);
+    "#,
 ];
 
 /// Seconds since the epoch: the server's clock.
@@ -258,10 +268,12 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
     }
 }
 
+pub use autoreply::*;
 pub use caches::*;
 pub use nyms::*;
 pub use outbox::*;
 
+mod autoreply;
 mod caches;
 mod nyms;
 mod outbox;
