@@ -115,8 +115,9 @@ pub struct DeliverArgs {
     /// Bytes that are not UTF-8 name no nym: exit 67.
     #[arg(long)]
     pub recipient: std::ffi::OsString,
-    /// Envelope sender (empty: the null sender): only mail to
-    /// confirm+COOKIE@ looks at it, never logged or stored; any bytes are
+    /// Envelope sender (empty: the null sender): read only by mail to
+    /// confirm+COOKIE@ and by the autoresponders (no answer to a null or
+    /// MAILER-DAEMON sender), never logged or stored; any bytes are
     /// accepted (8-bit senders exist).
     #[arg(long)]
     pub sender: Option<std::ffi::OsString>,

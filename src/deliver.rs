@@ -9,12 +9,15 @@ use crate::admin::open_state_rotating;
 use crate::channel;
 use crate::config::Config;
 use crate::exit::Failure;
+use crate::handle::autoresp;
 use crate::handle::create::{KeyOffer, Offered, Refresh};
 use crate::handle::{self, Decision, Outcome, Request, Sig, Signer, Undecryptable, View, Wrapping};
 use crate::ingest::{self, MessageReader};
 use crate::openpgp::{self as pgp, DecryptError, Decrypted, ServerKey};
 use crate::outbox;
-use crate::protocol::address::Service;
+use crate::protocol::address::{Responder, Service};
+use crate::protocol::remailer_info::{capability_line, Capabilities};
+use crate::protocol::send_request::split_message;
 use crate::record::{self, Applied};
 use crate::route::{route, Route};
 use crate::store::{self, OutItem, Store};
@@ -52,8 +55,9 @@ pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Resu
 
 /// `deliver` with the envelope sender as the MTA gave it (`Some(b"")`:
 /// the null sender). The sender is only looked at by `confirm+COOKIE@`
-/// (mail from a null or MAILER-DAEMON sender confirms nothing); it is
-/// never logged or stored.
+/// (mail from a null or MAILER-DAEMON sender confirms nothing) and by the
+/// autoresponders (silent to bounces; their last choice of address); it
+/// is never logged or stored.
 pub fn deliver_from(
     cfg: &Config,
     recipient: &str,
@@ -107,6 +111,24 @@ pub fn deliver_from(
                 Applied::Committed(c) => Ok(finish(&mut ctx, &d, c)),
                 Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),
             };
+            outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
+            return result;
+        }
+        Route::Responder { responder, domain } => {
+            let mut raw = Vec::new();
+            input.read_to_end(&mut raw).map_err(|e| Failure::Temp(e.into()))?;
+            if input.over_limit() {
+                return Err(Failure::Data("message larger than the size limit"));
+            }
+            let mut ctx = Ctx::open(cfg)?;
+            let result = autoresponder(
+                &mut ctx,
+                responder,
+                &domain,
+                sender.map(|s| std::str::from_utf8(s).unwrap_or("?")),
+                &raw,
+                &input.digest(),
+            );
             outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
@@ -299,6 +321,109 @@ fn inbound<R: Read>(
         // Mail to a nym has no retrying guard.
         Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("inbound guard asked to retry"))),
     }
+}
+
+/// Mail to an autoresponder: screen, prepare what the answer needs,
+/// decide, record (the caps are checked again under the lock).
+fn autoresponder(
+    ctx: &mut Ctx,
+    responder: Responder,
+    domain: &str,
+    sender: Option<&str>,
+    raw: &[u8],
+    digest: &[u8],
+) -> Result<Done, Failure> {
+    let (headers, _) = split_message(raw);
+    // Without the MTA's word, the Return-Path it put on top (Postfix R,
+    // Exim return_path_add).
+    let return_path = headers.iter().find(|h| h.is("return-path")).map(|h| h.value().to_string());
+    let sender = sender.or(return_path.as_deref());
+    let asked = autoresp::Asked { responder, domain, sender, headers: &headers };
+    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
+    let to = match autoresp::screen(&view, &asked)? {
+        autoresp::Screen::Silent(outcome) => return Ok(Done { event: responder.event(), outcome }),
+        autoresp::Screen::Answer(to) => to,
+    };
+    let help_text = match responder {
+        Responder::Help => help_text(ctx.cfg),
+        _ => String::new(),
+    };
+    let (server_key, capability) = match responder {
+        Responder::RemailerKey => {
+            let key = ctx.server.public_armored().map_err(Failure::Temp)?;
+            (
+                String::from_utf8_lossy(&key).into_owned(),
+                ctx.cfg.remailer.enabled.then(|| capability(ctx.cfg, domain)),
+            )
+        }
+        _ => (String::new(), None),
+    };
+    let names: Vec<String> = match responder {
+        Responder::List | Responder::Used => store::all_addresses(&ctx.store)?
+            .into_iter()
+            .filter(|(_, d)| d == domain)
+            .map(|(l, _)| l)
+            .collect(),
+        _ => Vec::new(),
+    };
+    ctx.now = store::now();
+    let key = {
+        let tx = ctx.store.write()?;
+        let k = store::autoreply_key(&tx, &to)?;
+        tx.commit()?;
+        k
+    };
+    let (a, t) = store::autoreply_counts(&ctx.store, &key, ctx.now - 86400, ctx.now - 3600)?;
+    let facts = autoresp::Facts {
+        help_text: &help_text,
+        server_key: &server_key,
+        capability: capability.as_deref(),
+        names: &names,
+        key,
+        sent_to_address: a.clamp(0, u32::MAX as i64) as u32,
+        sent_hour: t.clamp(0, u32::MAX as i64) as u32,
+    };
+    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
+    let d = autoresp::decide(&view, &asked, &to, &facts);
+    let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+    match ctx.record(Some(digest), &d, rendered.items)? {
+        Applied::Committed(c) => Ok(finish(ctx, &d, c)),
+        Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("autoresponder guard asked to retry"))),
+    }
+}
+
+/// The most of the operator's help file that is sent.
+const HELP_MAX: u64 = 64 * 1024;
+
+/// The operator's help text, read on every request (so an edit needs no
+/// restart); missing or unreadable: the built-in text, and a log line.
+fn help_text(cfg: &Config) -> String {
+    let Some(path) = &cfg.autoresponders.help_file else { return autoresp::BUILTIN_HELP.to_string() };
+    let mut buf = Vec::new();
+    match std::fs::File::open(path).and_then(|f| f.take(HELP_MAX).read_to_end(&mut buf)) {
+        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => {
+            crate::logging::event("help", "help_file_unreadable");
+            autoresp::BUILTIN_HELP.to_string()
+        }
+    }
+}
+
+/// The remailer's capability line for `domain` (REPLY-BLOCKS.md 10.11).
+fn capability(cfg: &Config, domain: &str) -> String {
+    let r = &cfg.remailer;
+    let first_label = domain.split('.').next().unwrap_or(domain);
+    let name = if r.name.is_empty() { first_label } else { r.name.as_str() };
+    let address = format!("remailer@{domain}");
+    capability_line(&Capabilities {
+        name,
+        address: &address,
+        middleman: r.middleman,
+        pgp_only: r.pgp_only,
+        post: r.post,
+        max_message_size: cfg.limits.max_message_size,
+        extra: &r.extra_flags,
+    })
 }
 
 fn finish(ctx: &mut Ctx, d: &Decision, c: record::Committed) -> Done {

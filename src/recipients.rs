@@ -14,7 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::config::Config;
-use crate::protocol::address::{Service, CONFIRM, FORWARDED};
+use crate::protocol::address::{Responder, Service, CONFIRM, FORWARDED};
 use crate::store::{self, Store};
 
 /// The table's lines for these nyms.
@@ -29,6 +29,10 @@ pub fn lines(cfg: &Config, nyms: &[(String, String)]) -> String {
         }
         // confirm+COOKIE@D: with recipient_delimiter = +, this line covers it.
         all.push(format!("{CONFIRM}@{d}"));
+        // Only the responders that are on: the others are refused at RCPT.
+        for r in Responder::ALL.iter().filter(|r| cfg.autoresponders.serves(**r)) {
+            all.push(format!("{}@{d}", r.local()));
+        }
     }
     all.extend(nyms.iter().filter(|(_, d)| cfg.hosts(d)).map(|(l, d)| format!("{l}@{d}")));
     all.sort();
@@ -107,7 +111,20 @@ mod tests {
             assert!(t.contains(&format!("{want} {want}\n")), "{want} missing:\n{t}");
         }
         assert!(!t.contains("gone.example"));
-        assert!(!t.contains("nobody@") && !t.contains("admin@"));
+        assert!(!t.contains("admin@"));
+    }
+
+    #[test]
+    fn table_lists_the_autoresponders_that_are_on_and_not_list_by_default() {
+        let mut cfg = Config::for_tests(&["a.example"]);
+        let t = lines(&cfg, &[]);
+        for want in ["help@a.example", "remailer-key@a.example", "nobody@a.example"] {
+            assert!(t.contains(&format!("{want} {want}\n")), "{want} missing:\n{t}");
+        }
+        assert!(!t.contains("list@") && !t.contains("used@"), "{t}");
+        cfg.autoresponders.list = true;
+        let t = lines(&cfg, &[]);
+        assert!(t.contains("list@a.example list@a.example\n") && t.contains("used@a.example"), "{t}");
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub fn apply(
                 done.held.extend(store::held_for(&tx, keyids, now)?);
             }
             Change::Units { id, day, count } => store::set_units(&tx, *id, *day, *count)?,
+            Change::AutoReplied { key } => store::autoreply_insert(&tx, key, now)?,
             Change::QueueUrl { request } => {
                 store::url_enqueue(&tx, request, now)?;
             }
@@ -191,5 +192,9 @@ fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
         }
         Guard::UrlQuota { since, max } => store::url_count_since(tx, *since)? < *max as i64,
         Guard::PendingCookie { hash } => store::pending_by_cookie(tx, hash)?.is_some(),
+        Guard::AutoReplyQuota { key, since_day, since_hour, per_address, total } => {
+            let (to_key, all) = store::autoreply_counts(tx, key, *since_day, *since_hour)?;
+            to_key < *per_address as i64 && all < *total as i64
+        }
     })
 }

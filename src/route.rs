@@ -2,7 +2,9 @@
 //! domain, a nym, or nowhere.
 
 use crate::config::Config;
-use crate::protocol::address::{base_local, is_valid_nym_name, split_address, Service, CONFIRM, FORWARDED};
+use crate::protocol::address::{
+    base_local, is_valid_nym_name, split_address, Responder, Service, CONFIRM, FORWARDED,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -12,6 +14,9 @@ pub enum Route {
     Confirm { ext: Option<String>, domain: String },
     /// postmaster@ or abuse@: forwarded to the operator.
     Forward { domain: String },
+    /// An autoresponder (help@, list@, ...); whether it is on is for
+    /// `handle::autoresp` to say.
+    Responder { responder: Responder, domain: String },
     /// A possible nym; whether it exists is for the store to say.
     Nym { local: String, domain: String },
     /// Not ours: another domain, a reserved name, no address at all.
@@ -34,6 +39,9 @@ pub fn route(cfg: &Config, recipient: &str) -> Route {
     }
     if FORWARDED.contains(&local) {
         return Route::Forward { domain };
+    }
+    if let Some(responder) = Responder::from_local(local) {
+        return Route::Responder { responder, domain };
     }
     if cfg.is_reserved(local) || !is_valid_nym_name(local) {
         return Route::Nowhere;
@@ -77,7 +85,23 @@ mod tests {
     #[test]
     fn reserved_names_route_nowhere() {
         assert_eq!(route(&cfg(), "admin@nym.example"), Route::Nowhere);
-        assert_eq!(route(&cfg(), "nobody@nym.example"), Route::Nowhere);
+        assert_eq!(route(&cfg(), "root@nym.example"), Route::Nowhere);
+    }
+
+    #[test]
+    fn autoresponders_route_to_their_responder_with_or_without_extension() {
+        assert_eq!(
+            route(&cfg(), "Help@two.example"),
+            Route::Responder { responder: Responder::Help, domain: "two.example".into() }
+        );
+        assert_eq!(
+            route(&cfg(), "remailer-key+x@nym.example"),
+            Route::Responder { responder: Responder::RemailerKey, domain: "nym.example".into() }
+        );
+        assert_eq!(
+            route(&cfg(), "nobody@nym.example"),
+            Route::Responder { responder: Responder::Nobody, domain: "nym.example".into() }
+        );
     }
 
     #[test]

@@ -74,3 +74,15 @@ impl Default for Autoresponders {
         Autoresponders { help_file: None, list: false, per_address_daily: 3, hourly_total: 60 }
     }
 }
+
+impl Autoresponders {
+    /// Whether mail to this responder is accepted: list@ and used@ only
+    /// when switched on, the others always.
+    pub fn serves(&self, r: crate::protocol::address::Responder) -> bool {
+        use crate::protocol::address::Responder as R;
+        match r {
+            R::List | R::Used => self.list,
+            R::Help | R::RemailerKey | R::Nobody => true,
+        }
+    }
+}

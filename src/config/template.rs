@@ -204,12 +204,16 @@ comments = ""
 extra_flags = ""
 
 [autoresponders]
-# Read by the coming help@, list@ and used@ responders (not served yet in
-# this version: those addresses are refused, exit 67).
-# help@ sends this file; without it a built-in text.
+# help@, remailer-key@, list@ and used@ of every hosted domain answer by
+# mail (through the outbox); nobody@ accepts and discards. No answer goes
+# to a null sender, MAILER-DAEMON, mailing-list or bulk mail, another
+# auto-reply, or an address of a hosted domain.
+# help@ sends this file (plain UTF-8 text, read on every request: edit it
+# at any time); without it, or if it cannot be read, the built-in text.
 # help_file = "/etc/nymgate/help.txt"
-# list@ and used@ answer with the nyms of the domain (they reveal the user
-# base); off: refused (exit 67).
+# list@ and used@ answer with the reserved names and every nym of the
+# domain: this shows anyone who uses the server. Off: refused (exit 67),
+# and left out of the MTA's recipient table.
 list = false
 # Replies per address per 24 hours (kept as keyed hashes), and in all per hour.
 per_address_daily = 3

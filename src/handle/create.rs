@@ -141,6 +141,13 @@ pub fn decide(v: &View, req: &Request, offer: KeyOffer) -> Decision {
         (Some(n), Some(r)) if n.fingerprint == k.fingerprint => {
             // A refresh, or simply the second copy of the creation.
             if r.unchanged && k.expires == n.expires {
+                // Zax applies a second copy signed by the nym's key as a
+                // reconfiguration (its option lines count); an unsigned
+                // copy stays silent.
+                if matches!(&req.signer, super::Signer::Nym(m, _) if m.id == n.id && m.fingerprint == n.fingerprint)
+                {
+                    return super::reconfigure::decide(v, req);
+                }
                 return Decision::new(EV, Outcome::DuplicateCopy, Effects::mark());
             }
             let mut updated = n.clone();
@@ -346,6 +353,27 @@ mod tests {
         let d = run(&k, b"", KeyOffer::Valid(Box::new(o)));
         assert_eq!(d.outcome, Outcome::DuplicateCopy);
         assert!(d.effects.commit && d.effects.changes.is_empty() && d.effects.posts.is_empty());
+    }
+
+    #[test]
+    fn a_second_signed_copy_of_a_create_is_applied_as_a_reconfiguration() {
+        let k = Kit::new();
+        let mut o = offer(&k, "alice");
+        let n = k.nym("alice");
+        o.fingerprint = n.fingerprint.clone();
+        o.expires = n.expires;
+        o.refresh = Some(Refresh { cert: k.cert.clone(), unchanged: true, expires: n.expires });
+        o.existing = Some(n.clone());
+        let text = b"hsub: tiger\n";
+        let d = decide(&k.view(), &k.fresh(&n, text), KeyOffer::Valid(Box::new(o.clone())));
+        assert_eq!(d.outcome, Outcome::Changed);
+        assert!(
+            matches!(&d.effects.changes[..], [Change::UpdateOptions(m)] if m.hsub.as_deref() == Some("tiger"))
+        );
+        // The same copy unsigned: silent, nothing changed.
+        let d = run(&k, text, KeyOffer::Valid(Box::new(o)));
+        assert_eq!(d.outcome, Outcome::DuplicateCopy);
+        assert!(d.effects.changes.is_empty() && d.effects.posts.is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! transaction and `channel` turns the posts into articles. So every rule
 //! of the protocol is a plain unit test here.
 
+pub mod autoresp;
 pub mod confirm;
 pub mod create;
 pub mod forward;
@@ -195,6 +196,8 @@ pub enum Change {
     ReplaceKey { id: i64, cert: Box<PgpCert>, expires: Option<i64>, keyids: Vec<String> },
     /// The unit counter (day, units).
     Units { id: i64, day: i64, count: i64 },
+    /// An autoresponder answered the address with this keyed hash.
+    AutoReplied { key: Vec<u8> },
 }
 
 /// A condition checked under the write lock, since the view was read
@@ -213,6 +216,9 @@ pub enum Guard {
     UrlQuota { since: i64, max: u32 },
     /// A pending set with this cookie hash still exists.
     PendingCookie { hash: [u8; 32] },
+    /// Fewer than `per_address` autoresponder answers to `key` since
+    /// `since_day`, and fewer than `total` in all since `since_hour`.
+    AutoReplyQuota { key: Vec<u8>, since_day: i64, since_hour: i64, per_address: u32, total: u32 },
 }
 
 /// What to do when a [`Guard`] fails.

@@ -96,7 +96,10 @@ pub const RESERVED: &[&str] = &[
 /// operator's `extra` names (already lowercase).
 pub fn is_reserved(local: &str, extra: &[String]) -> bool {
     let l = local.to_ascii_lowercase();
-    Service::from_local(&l).is_some() || RESERVED.contains(&l.as_str()) || extra.contains(&l)
+    Service::from_local(&l).is_some()
+        || Responder::from_local(&l).is_some()
+        || RESERVED.contains(&l.as_str())
+        || extra.contains(&l)
 }
 
 /// Longest and shortest nym names, in characters.
@@ -122,6 +125,49 @@ pub fn is_valid_nym_name(local: &str) -> bool {
 /// as with Postfix's `recipient_delimiter`).
 pub fn base_local(local: &str) -> &str {
     local.split_once('+').map_or(local, |(base, _)| base)
+}
+
+/// The autoresponders of every hosted domain (REPLY-BLOCKS.md section
+/// 11): addresses that answer by themselves, or (nobody@) swallow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Responder {
+    /// The help text.
+    Help,
+    /// The server key and the remailer's capability line.
+    RemailerKey,
+    /// The names in use (off by default: it shows the user base).
+    List,
+    /// The same list, by its nym.alias.net name.
+    Used,
+    /// Accepts and discards: the envelope sender of what we send.
+    Nobody,
+}
+
+impl Responder {
+    pub const ALL: &'static [Responder] =
+        &[Responder::Help, Responder::RemailerKey, Responder::List, Responder::Used, Responder::Nobody];
+
+    pub fn local(self) -> &'static str {
+        match self {
+            Responder::Help => "help",
+            Responder::RemailerKey => "remailer-key",
+            Responder::List => "list",
+            Responder::Used => "used",
+            Responder::Nobody => "nobody",
+        }
+    }
+
+    pub fn from_local(local: &str) -> Option<Responder> {
+        Responder::ALL.iter().copied().find(|r| r.local().eq_ignore_ascii_case(local))
+    }
+
+    /// The event name of its log lines.
+    pub fn event(self) -> &'static str {
+        match self {
+            Responder::RemailerKey => "remailer_key",
+            r => r.local(),
+        }
+    }
 }
 
 /// Split an address into (local part, domain), lowercased. Angle brackets
@@ -164,6 +210,16 @@ mod tests {
         }
         assert!(!is_reserved("alice", &[]));
         assert!(is_reserved("staff", &["staff".to_string()]));
+    }
+
+    #[test]
+    fn autoresponder_addresses_are_reserved_names() {
+        for r in Responder::ALL {
+            assert!(is_reserved(r.local(), &[]), "{r:?}");
+            assert_eq!(Responder::from_local(&r.local().to_ascii_uppercase()), Some(*r));
+        }
+        assert!(is_reserved("used", &[]) && is_reserved("remailer-key", &[]));
+        assert_eq!(Responder::from_local("alice"), None);
     }
 
     #[test]

@@ -17,16 +17,25 @@ pub struct UrlRequest {
 }
 
 /// Read the request lines; the first `key:` and `hsub:` win, every `url:`
-/// counts (up to the caller's limit).
+/// counts once (up to the caller's limit). Zax's old form with a space
+/// for the colon (`url http://...`, `key secret`) is read too.
 pub fn parse_request(text: &str) -> UrlRequest {
     let mut r = UrlRequest::default();
+    let word = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     for line in text.lines() {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let (name, value) = match line.split_once(':') {
+            Some((n, v)) if word(n.trim()) => (n, v),
+            _ => match line.trim_start().split_once([' ', '\t']) {
+                Some((n, v)) if word(n) => (n, v),
+                _ => continue,
+            },
+        };
         let value = value.trim();
         if value.is_empty() {
             continue;
         }
         match name.trim().to_ascii_lowercase().as_str() {
+            "url" | "source" if r.urls.iter().any(|u| u == value) => {}
             "url" | "source" => r.urls.push(value.to_string()),
             "key" if r.key.is_none() => r.key = Some(value.to_string()),
             "hsub" if r.hsub.is_none() => r.hsub = Some(value.to_string()),
@@ -60,18 +69,23 @@ pub fn build_reply(domain: &str, pages: &[Page], skipped: usize) -> Vec<u8> {
                     BodyPart::Binary(f.body.clone().into())
                 };
                 parts.push(
-                    MimePart::new(ContentType::new(ct), body).header(
-                        "Content-Location",
-                        mail_builder::headers::raw::Raw::new(f.final_url.clone()),
-                    ),
+                    MimePart::new(ContentType::new(ct), body)
+                        .header("Content-Location", mail_builder::headers::raw::Raw::new(f.final_url.clone()))
+                        .header(
+                            "Content-Description",
+                            mail_builder::headers::raw::Raw::new(one_line(&p.url)),
+                        ),
                 );
             }
             Err(e) => {
                 summary.push_str(&format!("{}. {} -> error: {e}\n", i + 1, p.url));
-                parts.push(MimePart::new(
-                    ContentType::new("text/plain").attribute("charset", "utf-8"),
-                    BodyPart::Text(format!("Could not fetch {}: {e}\n", p.url).into()),
-                ));
+                parts.push(
+                    MimePart::new(
+                        ContentType::new("text/plain").attribute("charset", "utf-8"),
+                        BodyPart::Text(format!("Could not fetch {}: {e}\n", p.url).into()),
+                    )
+                    .header("Content-Description", mail_builder::headers::raw::Raw::new(one_line(&p.url))),
+                );
             }
         }
     }
@@ -87,13 +101,33 @@ pub fn build_reply(domain: &str, pages: &[Page], skipped: usize) -> Vec<u8> {
     // Our own Message-ID: the library's default names the machine.
     let mut id = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
-    MessageBuilder::new()
+    let msg = MessageBuilder::new()
         .message_id(format!("{}@{domain}", hex::encode(id)))
         .from(("URL retrieval".to_string(), format!("url@{domain}")))
         .subject("Your URL request")
         .body(MimePart::new(ContentType::new("multipart/mixed"), BodyPart::Multipart(all)))
         .write_to_vec()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // Zax's mailbox shape: the decrypted text, saved, opens in a mail
+    // reader as a one-message mbox.
+    let mut out = mbox_from_line(domain, std::time::SystemTime::now()).into_bytes();
+    out.extend_from_slice(&msg);
+    out
+}
+
+/// A header value on one line (addresses come from the request).
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(900).collect()
+}
+
+/// `From url@D Mon Dec  7 20:56:52 2026`: the mbox separator, asctime date (UTC).
+pub fn mbox_from_line(domain: &str, t: std::time::SystemTime) -> String {
+    // "Mon, 07 Dec 2026 20:56:52 +0000" -> "Mon Dec  7 20:56:52 2026"
+    let d = crate::transport::rfc5322_date(t);
+    let w: Vec<&str> = d.split_whitespace().collect();
+    let (wd, day, mo, y, hms) = (w[0].trim_end_matches(','), w[1], w[2], w[3], w[4]);
+    let day: u32 = day.parse().unwrap_or(1);
+    format!("From url@{domain} {wd} {mo} {day:>2} {hms} {y}\n")
 }
 
 /// The client's side of [`parse_request`]: `url:` lines, then `key:` and
@@ -118,6 +152,21 @@ pub fn write_request(urls: &[String], key: &str, hsub: Option<&str>) -> Result<S
 mod tests {
     use super::*;
     use crate::web as fetch;
+
+    #[test]
+    fn the_old_form_with_a_space_is_read_and_repeated_addresses_count_once() {
+        let r =
+            parse_request("url http://a.example/x\nsource  b.example\nurl http://a.example/x\nkey s3cret\n");
+        assert_eq!(r.urls, vec!["http://a.example/x", "b.example"]);
+        assert_eq!(r.key.as_deref(), Some("s3cret"));
+        assert_eq!(parse_request("url: http://a.example/x\n").urls, vec!["http://a.example/x"]);
+    }
+
+    #[test]
+    fn the_reply_starts_with_an_mbox_from_line() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_677_012);
+        assert_eq!(mbox_from_line("nym.example", t), "From url@nym.example Mon Dec  7 20:56:52 2026\n");
+    }
 
     #[test]
     fn request_lines() {
@@ -151,6 +200,9 @@ mod tests {
         assert!(host.trim().is_empty() || !r.contains(host.trim()), "the reply names the host");
         assert!(r.contains("text/html"));
         assert!(r.contains("Could not fetch b: address is not public"));
+        assert!(r.starts_with("From url@d.example "), "{r}");
+        assert!(r.contains("Content-Description: a\r\n") || r.contains("Content-Description: a\n"), "{r}");
+        assert!(r.contains("Content-Description: b"), "{r}");
     }
 
     #[test]
@@ -165,11 +217,11 @@ mod tests {
     }
 
     #[test]
-    fn first_key_and_hsub_win_every_url_counts() {
-        let r = parse_request("key: a\nkey: b\nhsub: x\nhsub: y\nurl: u1\nurl: u1\n");
+    fn first_key_and_hsub_win_repeated_urls_count_once() {
+        let r = parse_request("key: a\nkey: b\nhsub: x\nhsub: y\nurl: u1\nurl: u1\nurl: u2\n");
         assert_eq!(r.key.as_deref(), Some("a"));
         assert_eq!(r.hsub.as_deref(), Some("x"));
-        assert_eq!(r.urls.len(), 2);
+        assert_eq!(r.urls, vec!["u1", "u2"]);
     }
 
     #[test]

@@ -152,6 +152,16 @@ const MIGRATIONS: &[&str] = &[
         created     INTEGER NOT NULL
     );
     "#,
+    // 6: answers of the autoresponders, for their caps: a keyed hash of
+    // the address answered and when, kept for 24 hours.
+    r#"
+    CREATE TABLE autoreplies(
+        key BLOB NOT NULL,
+        at  INTEGER NOT NULL
+    );
+    CREATE INDEX autoreplies_by_key ON autoreplies(key, at);
+    CREATE INDEX autoreplies_by_at ON autoreplies(at);
+    "#,
 ];
 
 /// Seconds since the epoch: the server's clock.
@@ -289,11 +299,13 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
     }
 }
 
+pub use autoreply::*;
 pub use caches::*;
 pub use nyms::*;
 pub use outbox::*;
 pub use reply_blocks::*;
 
+mod autoreply;
 mod caches;
 mod nyms;
 mod outbox;

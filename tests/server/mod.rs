@@ -1,6 +1,7 @@
 //! The server, `nymgate`, as its MTA and its operator drive it.
 
 mod attacks;
+mod autoresp;
 mod bad_input;
 mod faults;
 mod hostile;
