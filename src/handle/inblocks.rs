@@ -38,6 +38,20 @@ pub fn form(n: &Nym) -> Form {
     }
 }
 
+/// The address the trailer names (7.1): `nym+ext@D` when the mail came
+/// to an extension of the `[\w-]*` grammar (at most 64 characters),
+/// else `nym@D`.
+pub fn received_for(n: &Nym, ext: Option<&str>) -> String {
+    match ext {
+        Some(e)
+            if e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            format!("{}+{e}@{}", n.local, n.domain)
+        }
+        _ => n.address(),
+    }
+}
+
 /// The subject of the notice the quota sends when it disables a nym.
 pub const DISABLED_SUBJECT: &str = "Nym disabled by the daily limit";
 
@@ -144,6 +158,18 @@ mod tests {
         assert_eq!(form(&n), Form::Sealed);
         n.flags = flag::CRYPTRECV | flag::FIXEDSIZE;
         assert_eq!(form(&n), Form::Fixed);
+    }
+
+    #[test]
+    fn trailer_names_the_address_with_its_extension() {
+        let k = Kit::new();
+        let n = k.nym("alice");
+        assert_eq!(received_for(&n, None), "alice@nym.example");
+        assert_eq!(received_for(&n, Some("news-2_x")), "alice+news-2_x@nym.example");
+        assert_eq!(received_for(&n, Some("")), "alice+@nym.example");
+        // Outside the grammar: only the nym's own address.
+        assert_eq!(received_for(&n, Some("a\nTo: x")), "alice@nym.example");
+        assert_eq!(received_for(&n, Some(&"e".repeat(65))), "alice@nym.example");
     }
 
     #[test]

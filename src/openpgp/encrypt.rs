@@ -120,10 +120,11 @@ pub fn sign_encrypt_padded_into(
 pub fn sign_armored(
     server: &mut ServerKey,
     cert: &Cert,
-    payload: &[u8],
+    payload: &mut dyn std::io::Read,
+    size_hint: usize,
     notice: Option<&str>,
 ) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(armored_size(payload.len()));
+    let mut out = Vec::with_capacity(armored_size(size_hint));
     {
         let msg = Message::new(&mut out);
         let msg = Armorer::new(msg).build()?;
@@ -144,7 +145,7 @@ pub fn sign_armored(
             }
         };
         let mut w = LiteralWriter::new(msg).build()?;
-        std::io::copy(&mut &payload[..], &mut w)?;
+        std::io::copy(payload, &mut w)?;
         w.finalize()?;
     }
     Ok(out)
