@@ -161,6 +161,17 @@ mod tests {
     }
 
     #[test]
+    fn fixedsize_without_cryptrecv_is_said_in_the_notice() {
+        let k = Kit::new();
+        let mut n = k.nym("alice");
+        n.flags = flag::FIXEDSIZE;
+        let said = "fixedsize has no effect without cryptrecv";
+        assert!(super::super::nym_commands::describe(&n, &[], &[]).contains(said));
+        n.flags |= flag::CRYPTRECV;
+        assert!(!super::super::nym_commands::describe(&n, &[], &[]).contains(said));
+    }
+
+    #[test]
     fn trailer_names_the_address_with_its_extension() {
         let k = Kit::new();
         let n = k.nym("alice");
