@@ -361,6 +361,12 @@ fn reassemble(parts: &[String]) -> String {
 fn fixedsize_parts_have_one_length_and_reassemble_to_a_signature_gpg_verifies() {
     let n = Nym::new("", &format!("Reply-Block:\n{BLOCK}"), |_| {});
     n.config("Config:\nFrom: quill\nNym-Commands: +fixedsize\n");
+    // Its own confirmation already comes in parts.
+    let notice = n.inputs();
+    assert!(!notice.is_empty());
+    for i in &notice {
+        assert_eq!(n.g.decrypt(&i.as_bytes()[BLOCK.len()..]).stdout.len(), 10240);
+    }
     n.clear();
     let mut raw = mail("quill@nym.example", "big");
     for i in 0..400 {
@@ -394,4 +400,34 @@ fn fixedsize_parts_have_one_length_and_reassemble_to_a_signature_gpg_verifies() 
     let raw = String::from_utf8(raw).unwrap();
     assert!(p.starts_with(&raw));
     assert!(p.ends_with("To: quill@nym.example\n"), "the trailer is signed with it");
+}
+
+#[test]
+fn quota_holds_under_parallel_deliveries_with_one_notice() {
+    let n = Nym::new("-cryptrecv", &format!("Reply-Block:\n{BLOCK}"), |s| {
+        s.set("reply_blocks", "daily_units", "3")
+    });
+    let codes: Vec<i32> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let n = &n;
+                sc.spawn(move || loop {
+                    // 75 is the MTA's "try again": it would.
+                    let raw = mail("quill@nym.example", &format!("par{i}"));
+                    let (code, err) = n.deliver("quill@nym.example", "bob@example.org", &raw);
+                    if code != 75 {
+                        return code;
+                    }
+                    assert!(!err.contains("panicked"));
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 69).count(), 5, "{codes:?}");
+    let inputs = n.inputs();
+    assert_eq!(inputs.iter().filter(|i| i.contains("hello par")).count(), 3);
+    assert_eq!(inputs.iter().filter(|i| i.contains("Nym disabled by the daily limit")).count(), 1);
+    assert_eq!(inputs.len(), 4);
 }
