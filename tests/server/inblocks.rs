@@ -400,6 +400,22 @@ fn fixedsize_parts_have_one_length_and_reassemble_to_a_signature_gpg_verifies() 
     let raw = String::from_utf8(raw).unwrap();
     assert!(p.starts_with(&raw));
     assert!(p.ends_with("To: quill@nym.example\n"), "the trailer is signed with it");
+
+    // The holder's commands of docs/reply-blocks.md, as written there.
+    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reply-blocks.md")).unwrap();
+    let script = doc.split("```\nfor f in part-*.asc").nth(1).unwrap().split("```").next().unwrap();
+    let script = format!("set -e\nfor f in part-*.asc{script}");
+    let work = n.s.dir.path().join("by-hand");
+    fs::create_dir_all(&work).unwrap();
+    for (k, i) in inputs.iter().enumerate() {
+        fs::write(work.join(format!("part-{k}.asc")), &i[BLOCK.len()..]).unwrap();
+    }
+    let mut sh = std::process::Command::new("sh");
+    sh.current_dir(&work).env("GNUPGHOME", n.g.home()).args(["-c", &script]);
+    let out = run(&mut sh, None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("Good signature"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), p);
 }
 
 #[test]
