@@ -281,7 +281,7 @@ fn inbound<R: Read>(
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
     if let Some(d) = nym.as_ref().and_then(|n| handle::inblocks::refusal(&view, n)) {
         input.drain();
-        return crate::deliver_blocks::charge_refusal(ctx, local, domain, d);
+        return Err(crate::deliver_blocks::charge_refusal(ctx, local, domain, d));
     }
     let d = match handle::inbound::decide(&view, nym) {
         Ok(d) => d,

@@ -84,7 +84,7 @@ pub fn render(server: &mut ServerKey, post: Post) -> Result<Vec<BlockMessage>, F
         Blocks::Set(set) => (&set[..], false),
     };
     let target = Target { server, cert, wrap: &wrap, domain, notice: Some(service) };
-    Ok(through(target, form, (&payload, b""), list, always, &mut rand::thread_rng())?.msgs)
+    Ok(through(target, form, payload, b"", list, always, &mut rand::thread_rng())?.msgs)
 }
 
 /// Who a delivery through blocks is for, and who speaks.
@@ -106,39 +106,57 @@ pub struct Copies {
     pub costs: Vec<Copy>,
 }
 
-/// `payload` (its two pieces one after the other: the message as
-/// received and the trailer) in `form` (7.1, 7.4), through the blocks the 6.2 selection
+/// The payload `head` then `tail` (the message as received and the
+/// trailer) in `form` (7.1, 7.4), through the blocks the 6.2 selection
 /// picks with `rng` (a CSPRNG; every one of `blocks` when `always`):
 /// once per message, or once per part with fixedsize. The payload and
-/// its encryption are held in memory, bounded by the message size limit.
+/// its encryption are held in memory, bounded by the message size limit;
+/// `head` is freed as soon as it is encrypted.
 pub fn through(
     t: Target,
     form: Form,
-    payload: (&[u8], &[u8]),
+    head: Vec<u8>,
+    tail: &[u8],
     blocks: &[StoredBlock],
     always: bool,
     rng: &mut dyn RngCore,
 ) -> Result<Copies, Failure> {
     use std::io::Read;
-    let size = payload.0.len() + payload.1.len();
-    let mut reader = payload.0.chain(payload.1);
+    let size = head.len() + tail.len();
     let mut out = Copies { msgs: Vec::new(), costs: Vec::new() };
     match form {
-        Form::Plain => add(&mut out, blocks, always, [payload.0, payload.1].concat(), false, rng),
+        Form::Plain => {
+            let mut payload = head;
+            payload.extend_from_slice(tail);
+            add(&mut out, blocks, always, payload, false, rng);
+        }
         Form::Sealed => {
             let mut inner = Vec::with_capacity(pgp::armored_size(size));
-            pgp::sign_encrypt_into(&mut inner, t.server, t.cert, &mut reader, true, t.notice)?;
+            pgp::sign_encrypt_into(
+                &mut inner,
+                t.server,
+                t.cert,
+                &mut (&head[..]).chain(tail),
+                true,
+                t.notice,
+            )?;
+            // The message is not needed any more: freed before the copies.
+            drop(head);
             add(&mut out, blocks, always, symmetric(inner, t.wrap)?, false, rng);
         }
         Form::Fixed => {
-            let signed = pgp::sign_armored(t.server, t.cert, &mut reader, size, t.notice)?;
-            let e = partial::entity(&signed);
-            drop(signed);
+            // E is written in one buffer: its header, then S.
+            let mut e = Vec::with_capacity(partial::ENTITY_HEAD.len() + pgp::armored_size(size));
+            e.extend_from_slice(partial::ENTITY_HEAD);
+            pgp::sign_armored_into(&mut e, t.server, t.cert, &mut (&head[..]).chain(tail), t.notice)?;
+            drop(head);
             let chunks = partial::chunks(&e);
             let id = partial::new_id(t.domain, rng);
             for (i, c) in chunks.iter().enumerate() {
                 let part = partial::part(&id, i + 1, chunks.len(), c, rng);
-                let sealed = pgp::encrypt_only(t.cert, &part, true)?;
+                let mut sealed = pgp::encrypt_only(t.cert, &part, true)?;
+                // Thousands of parts: keep none of the spare room.
+                sealed.shrink_to_fit();
                 add(&mut out, blocks, always, symmetric(sealed, t.wrap)?, true, rng);
             }
         }
@@ -273,8 +291,9 @@ mod tests {
         let t =
             Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let c = through(t, Form::Sealed, (b"Subject: hi\n\nhello\n", b"~~~\n"), &blocks, false, &mut rng)
-            .unwrap();
+        let c =
+            through(t, Form::Sealed, b"Subject: hi\n\nhello\n".to_vec(), b"~~~\n", &blocks, false, &mut rng)
+                .unwrap();
         assert!((1..=2).contains(&c.msgs.len()));
         assert_eq!(c.msgs[0].block, blocks[0].text, "the block without a set always fires");
         assert_eq!(c.costs.len(), c.msgs.len());
@@ -303,7 +322,8 @@ mod tests {
         let c = through(
             t,
             Form::Plain,
-            (b"Subject: hi\n\nhello\n", b""),
+            b"Subject: hi\n\nhello\n".to_vec(),
+            b"",
             &blocks,
             false,
             &mut rand::thread_rng(),
@@ -320,7 +340,8 @@ mod tests {
         let payload: Vec<u8> = (0..30_000u32).map(|i| b"abcdefgh\n"[(i % 9) as usize]).collect();
         let t =
             Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
-        let c = through(t, Form::Fixed, (&payload, b""), &blocks, false, &mut rand::thread_rng()).unwrap();
+        let c =
+            through(t, Form::Fixed, payload.clone(), b"", &blocks, false, &mut rand::thread_rng()).unwrap();
         assert!(c.msgs.len() >= 4, "{}", c.msgs.len());
         assert!(c.costs.iter().all(|c| *c == Copy::Part));
         let len = c.msgs[0].payload.len();
@@ -355,7 +376,7 @@ mod tests {
         let t =
             Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let c = through(t, Form::Fixed, (&payload, b""), &blocks, false, &mut rng).unwrap();
+        let c = through(t, Form::Fixed, payload, b"", &blocks, false, &mut rng).unwrap();
         // A full set: each part through exactly one block, both used.
         let firsts = c.msgs.iter().filter(|m| m.block == blocks[0].text).count();
         assert!(c.msgs.len() > 20);

@@ -114,19 +114,18 @@ pub fn sign_encrypt_padded_into(
 }
 
 /// `payload` signed by the server, armored, not encrypted (the `S` of a
-/// fixedsize delivery, REPLY-BLOCKS.md 7.4). The signature names `cert`
+/// fixedsize delivery, REPLY-BLOCKS.md 7.4), appended to `out`. The signature names `cert`
 /// as its intended recipient, as [`sign_encrypt_into`] does, and carries
 /// the notice mark when `notice` names a service.
-pub fn sign_armored(
+pub fn sign_armored_into(
+    out: &mut Vec<u8>,
     server: &mut ServerKey,
     cert: &Cert,
     payload: &mut dyn std::io::Read,
-    size_hint: usize,
     notice: Option<&str>,
-) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(armored_size(size_hint));
+) -> Result<()> {
     {
-        let msg = Message::new(&mut out);
+        let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
         let msg = match notice {
             None => Signer::new(msg, server.signer.clone())?.add_intended_recipient(cert).build()?,
@@ -148,7 +147,7 @@ pub fn sign_armored(
         std::io::copy(payload, &mut w)?;
         w.finalize()?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `data` encrypted to `cert` (its newest encryption key), armored, with

@@ -19,15 +19,8 @@ pub const PAD_LINE: usize = 78;
 /// The filler alphabet: `-0-9A-Z_a-z`, 64 characters.
 const FILLER: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
-const ENTITY_HEAD: &[u8] = b"Content-Type: text/plain; charset=us-ascii\n\n";
-
-/// `E`: the entity the parts carry.
-pub fn entity(signed: &[u8]) -> Vec<u8> {
-    let mut e = Vec::with_capacity(ENTITY_HEAD.len() + signed.len());
-    e.extend_from_slice(ENTITY_HEAD);
-    e.extend_from_slice(signed);
-    e
-}
+/// What `E` starts with; `S` follows.
+pub const ENTITY_HEAD: &[u8] = b"Content-Type: text/plain; charset=us-ascii\n\n";
 
 /// `S` again: what follows the entity's header.
 pub fn entity_body(e: &[u8]) -> Option<&[u8]> {
@@ -145,6 +138,10 @@ pub fn reassemble(parts: &[Vec<u8>]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    fn entity(signed: &[u8]) -> Vec<u8> {
+        [ENTITY_HEAD, signed].concat()
+    }
 
     fn rng() -> rand::rngs::StdRng {
         rand::rngs::StdRng::seed_from_u64(7)

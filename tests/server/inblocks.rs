@@ -447,3 +447,22 @@ fn quota_holds_under_parallel_deliveries_with_one_notice() {
     assert_eq!(inputs.iter().filter(|i| i.contains("Nym disabled by the daily limit")).count(), 1);
     assert_eq!(inputs.len(), 4);
 }
+
+#[test]
+fn an_mta_retry_sends_and_counts_nothing_twice_and_oversized_mail_sends_nothing() {
+    let n = Nym::new("", &format!("Reply-Block:\n{BLOCK}"), |s| s.set("limits", "max_message_size", "20000"));
+    let raw = mail("quill@nym.example", "once");
+    assert_eq!(n.deliver("quill@nym.example", "bob@example.org", &raw).0, 0);
+    let (code, log) = n.deliver("quill@nym.example", "bob@example.org", &raw);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("outcome=duplicate_delivery"), "{log}");
+    assert_eq!(n.inputs().len(), 1);
+    assert_eq!(n.db::<i64>("SELECT unit_count FROM nyms"), 1);
+    // Over the size limit, or empty: 65, nothing sent or counted.
+    let mut big = mail("quill@nym.example", "big");
+    big.extend(std::iter::repeat_n(b'x', 30_000));
+    assert_eq!(n.deliver("quill@nym.example", "bob@example.org", &big).0, 65);
+    assert_eq!(n.deliver("quill@nym.example", "bob@example.org", b"\n \n").0, 65);
+    assert_eq!(n.inputs().len(), 1);
+    assert_eq!(n.db::<i64>("SELECT unit_count FROM nyms"), 1);
+}
