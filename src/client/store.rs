@@ -43,6 +43,20 @@ pub struct ClientConfig {
     /// SMTP login for `smtp+starttls://` and `smtps://` when the URL has none.
     pub smtp_user: Option<String>,
     pub smtp_password: Option<String>,
+    /// The default `--deliver-to` of a reply block.
+    pub deliver_to: Option<String>,
+    /// The default remailer chain of `--reply-block` (`[[chain]]`
+    /// tables, first hop first).
+    #[serde(default)]
+    pub chain: Vec<ChainHop>,
+}
+
+/// A `[[chain]]` entry of config.toml: a remailer and its key file.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainHop {
+    pub address: String,
+    pub key: PathBuf,
 }
 
 /// What the client knows about one nym.
@@ -83,6 +97,54 @@ pub struct NymRecord {
     /// secrets are erased once the server confirms the refresh.
     #[serde(default)]
     pub rotation_pending: Vec<String>,
+    /// Made by a nym.alias.net `Config:` creation (`nym new
+    /// --reply-block`): the server answers only through reply blocks.
+    #[serde(default)]
+    pub reply_block_nym: bool,
+    /// The reply blocks this client built for the nym, newest last, with
+    /// the per-hop Encrypt-Key passphrases that open what arrives
+    /// through them. Kept after they are replaced, for mail on its way.
+    #[serde(default)]
+    pub chains: Vec<Chain>,
+    /// `confirm+COOKIE@D` from the server's last "Configuration
+    /// completed" notice, until "Reply block confirmed" arrives.
+    #[serde(default)]
+    pub confirm_to: Option<String>,
+}
+
+/// One reply block: the Type I remailers it runs through and where the
+/// last one delivers.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Chain {
+    pub hops: Vec<Hop>,
+    /// The last hop's destination (the holder's mailbox, or
+    /// `post:GROUPS`).
+    pub deliver_to: String,
+    /// The probability set sent with the block (`a=0.5`), if any.
+    pub set: Option<String>,
+    /// The block text exactly as sent in `Reply-Block:`.
+    pub block: String,
+    /// `pending` (sent, not confirmed), `active`, or `replaced`.
+    pub state: String,
+}
+
+/// One Type I remailer of a chain.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hop {
+    pub address: String,
+    /// The remailer's public key, armored.
+    pub key: String,
+    pub fingerprint: String,
+    /// The passphrase this hop encrypts with (`Encrypt-Key:`).
+    pub encrypt_key: String,
+}
+
+impl Chain {
+    /// The Encrypt-Key passphrases, last hop first: the order in which
+    /// the layers come off.
+    pub fn passphrases(&self) -> Vec<String> {
+        self.hops.iter().rev().map(|h| h.encrypt_key.clone()).collect()
+    }
 }
 
 /// The state a server notice puts a nym in, by the notice's Subject
@@ -144,7 +206,24 @@ impl NymRecord {
     /// Without hsub or subject the server picks random subjects, so the only
     /// way to find this nym's articles is to try to decrypt all of them.
     pub fn needs_try_all(&self) -> bool {
-        !self.deleted && self.hsub.is_none() && self.subject.is_none() && self.esubs.is_empty()
+        !self.deleted
+            && !self.reply_block_nym
+            && self.hsub.is_none()
+            && self.subject.is_none()
+            && self.esubs.is_empty()
+    }
+
+    /// Every Encrypt-Key passphrase of every chain, last hops first.
+    pub fn chain_passphrases(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for c in self.chains.iter().rev() {
+            for p in c.passphrases() {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+            }
+        }
+        v
     }
 }
 
