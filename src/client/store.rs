@@ -206,8 +206,10 @@ impl NymRecord {
     /// Without hsub or subject the server picks random subjects, so the only
     /// way to find this nym's articles is to try to decrypt all of them.
     pub fn needs_try_all(&self) -> bool {
+        // A nym with a confirmed block gets nothing on the newsgroup; one
+        // whose blocks still wait does (REPLY-BLOCKS.md section 2).
         !self.deleted
-            && !self.reply_block_nym
+            && !self.chains.iter().any(|c| c.state == "active")
             && self.hsub.is_none()
             && self.subject.is_none()
             && self.esubs.is_empty()
