@@ -30,6 +30,12 @@ pub struct ChainArgs {
     #[arg(long, value_name = "ADDR", requires = "reply_block")]
     pub deliver_to: Option<String>,
 
+    /// Have the last remailer put this Subject on what the block brings
+    /// (the same on every mail: a tag for your mailbox's filters, which
+    /// also tells the mailbox provider which mails are the nym's).
+    #[arg(long, value_name = "TEXT", requires = "reply_block")]
+    pub subject_tag: Option<String>,
+
     /// Put the block in a probability set (`a=0.5`): of the blocks of one
     /// set, the server picks one per message by these weights.
     #[arg(long, value_name = "SET", requires = "reply_block")]

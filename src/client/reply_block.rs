@@ -100,8 +100,13 @@ fn encrypted_to(cert: &Cert, plain: &str) -> Result<String> {
     Ok(format!("::\nEncrypted: PGP\n\n{}\n", armored.trim_end()))
 }
 
-/// Build the block inside out; `keys[i]` is hop `i`'s Encrypt-Key.
-pub fn build(hops: &[HopSpec], dest: &Destination, keys: &[String]) -> Result<String> {
+/// Build the block inside out; `keys[i]` is hop `i`'s Encrypt-Key. With
+/// `subject`, the last hop pastes it as the Subject (`##`, 10.6), so that
+/// the mailbox can sort what the block brings.
+pub fn build(hops: &[HopSpec], dest: &Destination, keys: &[String], subject: Option<&str>) -> Result<String> {
+    if subject.is_some_and(|s| s.trim().is_empty() || s.chars().any(char::is_control) || s.len() > 200) {
+        bail!("the subject tag must be one line of at most 200 characters");
+    }
     if hops.is_empty() {
         bail!("a reply block needs at least one remailer (--hop ADDRESS=KEYFILE)");
     }
@@ -116,6 +121,9 @@ pub fn build(hops: &[HopSpec], dest: &Destination, keys: &[String]) -> Result<St
     for i in (0..n).rev() {
         let next = if i + 1 == n { dest.directive() } else { format!("Anon-To: {}", hops[i + 1].address) };
         let mut p = format!("::\n{next}\nEncrypt-Key: {}\n\n", keys[i]);
+        if let (true, Some(s)) = (i + 1 == n, subject) {
+            p.push_str(&format!("##\nSubject: {}\n\n", s.trim()));
+        }
         if let Some(q) = inner.take() {
             p.push_str(&encrypted_to(&hops[i + 1].cert, &q)?);
             p.push_str("**\n");

@@ -214,7 +214,8 @@ fn a_block_built_by_nym_routes_through_a_pure_engine_chain_and_peels() {
         HopSpec { address: w.r2.address(), cert: w.r2.cert.clone() },
     ];
     let keys = vec![rb::new_passphrase(), rb::new_passphrase()];
-    let block = rb::build(&hops, &Destination::Mail("quill@box.test".into()), &keys).unwrap();
+    let block =
+        rb::build(&hops, &Destination::Mail("quill@box.test".into()), &keys, Some("tag-7f3a")).unwrap();
     assert!(block
         .starts_with("::\nAnon-To: remailer@r1.test\n\n::\nEncrypted: PGP\n\n-----BEGIN PGP MESSAGE-----\n"));
     assert!(block.ends_with("-----END PGP MESSAGE-----\n**\n"), "{block}");
@@ -225,6 +226,8 @@ fn a_block_built_by_nym_routes_through_a_pure_engine_chain_and_peels() {
     // Each hop's output differs and names only the next hop.
     assert!(!hops[1].text.contains("box.test") && !hops[1].text.contains("stands for"));
     assert!(hops[2].from.ends_with("@r2.test"));
+    assert!(hops[2].text.contains("\nSubject: tag-7f3a\n"), "{}", hops[2].text);
+    assert!(!hops[1].text.contains("tag-7f3a"));
     let last = hops[2].body();
     assert!(last.starts_with("**\n-----BEGIN PGP MESSAGE-----"), "{last}");
     assert!(!last.contains("stands for"));
@@ -313,7 +316,7 @@ fn a_reply_block_nym_is_created_confirmed_and_reached_through_two_remailers() {
     assert!(out.contains("Reply block confirmed"), "{out}");
     assert!(out.contains("the reply block is confirmed and in use"), "{out}");
     let list = ok(w.nym().arg("list"), None);
-    assert!(list.contains("state=active"), "{list}");
+    assert!(list.contains("state=active") && list.contains("blocks-active=1 blocks-pending=0"), "{list}");
     // Nothing waits for confirmation any more.
     let o = run(w.nym().args(["confirm", "quill@nym.example", "--direct"]), None);
     assert_eq!(o.status.code(), Some(65));
@@ -473,4 +476,39 @@ fn bad_chains_store_nothing() {
         None,
     );
     assert_eq!(o.status.code(), Some(65));
+}
+
+#[test]
+fn the_chain_can_come_from_config_toml() {
+    let w = World::new();
+    fs::create_dir_all(&w.home).unwrap();
+    let toml = format!(
+        "deliver_to = \"quill@box.test\"\n\n[[chain]]\naddress = \"{}\"\nkey = \"{}\"\n\n[[chain]]\naddress = \"{}\"\nkey = \"{}\"\n",
+        w.r1.address(),
+        w.r1.key_file(&w.dir).display(),
+        w.r2.address(),
+        w.r2.key_file(&w.dir).display()
+    );
+    fs::write(w.home.join("config.toml"), toml).unwrap();
+    let out_dir = w.dir.join("req");
+    ok(
+        w.nym()
+            .args(["new", "quill@nym.example", "--reply-block", "--subject-tag", "for-quill", "--via"])
+            .arg(format!("file:{}", out_dir.display()))
+            .arg("--server-key")
+            .arg(w.srv.key_file()),
+        None,
+    );
+    let req = fs::read(&files(&out_dir, "eml")[0]).unwrap();
+    assert!(req.starts_with(b"To: config@nym.example\n"));
+    let (code, log) = w.deliver("config@nym.example", "anon@remailer.example", &req);
+    assert_eq!(code, 0);
+    assert!(log.contains("outcome=created"), "{log}");
+    let last = &w.route(&w.take_inputs()[0])[2];
+    assert!(last.text.contains("\nSubject: for-quill\n"), "{}", last.text);
+    let (code, out) = w.read_mail(&last.text);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Configuration completed"), "{out}");
+    let list = ok(w.nym().arg("list"), None);
+    assert!(list.contains("blocks-pending=1") && list.contains("confirm=waiting"), "{list}");
 }

@@ -77,7 +77,7 @@ impl Ctx {
                 .ok_or_else(|| anyhow!("--block-set `{s}`: write a letter and a weight like a=0.5"))?;
         }
         let keys: Vec<String> = hops.iter().map(|_| rb::new_passphrase()).collect();
-        let block = rb::build(&hops, &dest, &keys)?;
+        let block = rb::build(&hops, &dest, &keys, c.subject_tag.as_deref())?;
         let mut stored = Vec::new();
         for (h, k) in hops.iter().zip(keys) {
             stored.push(Hop {
