@@ -36,6 +36,13 @@ pub struct ChainArgs {
     #[arg(long, value_name = "TEXT", requires = "reply_block")]
     pub subject_tag: Option<String>,
 
+    /// Ask every remailer of the chain to hold each message this long
+    /// before sending it on (`Latent-Time:`): `+0:30` (30 minutes),
+    /// `+2:00r` (up to two hours, at random), `18:00` (until 18:00 UTC).
+    /// Each remailer clamps it to its own maximum.
+    #[arg(long, value_name = "TIME", requires = "reply_block")]
+    pub latent_time: Option<String>,
+
     /// Put the block in a probability set (`a=0.5`): of the blocks of one
     /// set, the server picks one per message by these weights.
     #[arg(long, value_name = "SET", requires = "reply_block")]

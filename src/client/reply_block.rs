@@ -100,12 +100,28 @@ fn encrypted_to(cert: &Cert, plain: &str) -> Result<String> {
     Ok(format!("::\nEncrypted: PGP\n\n{}\n", armored.trim_end()))
 }
 
-/// Build the block inside out; `keys[i]` is hop `i`'s Encrypt-Key. With
-/// `subject`, the last hop pastes it as the Subject (`##`, 10.6), so that
-/// the mailbox can sort what the block brings.
-pub fn build(hops: &[HopSpec], dest: &Destination, keys: &[String], subject: Option<&str>) -> Result<String> {
-    if subject.is_some_and(|s| s.trim().is_empty() || s.chars().any(char::is_control) || s.len() > 200) {
+/// What a block asks of its hops besides the route.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// The last hop pastes it as the Subject (`##`, 10.6), so that the
+    /// mailbox can sort what the block brings.
+    pub subject: Option<&'a str>,
+    /// A `Latent-Time:` for every hop (10.4), e.g. `+0:30r`: each holds
+    /// the message that long (the `r` form: up to that long, at random)
+    /// before sending it on, which makes matching arrivals to departures
+    /// harder. Each remailer clamps it to its own maximum.
+    pub latent_time: Option<&'a str>,
+}
+
+/// Build the block inside out; `keys[i]` is hop `i`'s Encrypt-Key.
+pub fn build(hops: &[HopSpec], dest: &Destination, keys: &[String], x: Extras) -> Result<String> {
+    if x.subject.is_some_and(|s| s.trim().is_empty() || s.chars().any(char::is_control) || s.len() > 200) {
         bail!("the subject tag must be one line of at most 200 characters");
+    }
+    if let Some(l) = x.latent_time {
+        if type1::parse_latent(l).is_none() {
+            bail!("`{l}` is no Latent-Time; write +H:MM (a delay), HH:MM (a UTC time), with r for random");
+        }
     }
     if hops.is_empty() {
         bail!("a reply block needs at least one remailer (--hop ADDRESS=KEYFILE)");
@@ -120,8 +136,9 @@ pub fn build(hops: &[HopSpec], dest: &Destination, keys: &[String], subject: Opt
     let mut inner: Option<String> = None;
     for i in (0..n).rev() {
         let next = if i + 1 == n { dest.directive() } else { format!("Anon-To: {}", hops[i + 1].address) };
-        let mut p = format!("::\n{next}\nEncrypt-Key: {}\n\n", keys[i]);
-        if let (true, Some(s)) = (i + 1 == n, subject) {
+        let latent = x.latent_time.map(|l| format!("Latent-Time: {}\n", l.trim())).unwrap_or_default();
+        let mut p = format!("::\n{next}\nEncrypt-Key: {}\n{latent}\n", keys[i]);
+        if let (true, Some(s)) = (i + 1 == n, x.subject) {
             p.push_str(&format!("##\nSubject: {}\n\n", s.trim()));
         }
         if let Some(q) = inner.take() {

@@ -47,6 +47,8 @@ impl Remailer {
 /// One mail that left a hop.
 #[derive(Debug, Clone)]
 struct Hop {
+    /// Latent-Time, seconds.
+    delay: i64,
     to: Vec<String>,
     from: String,
     text: String,
@@ -82,6 +84,7 @@ fn engine(cfg: &Config, r: Option<&Remailer>, entry: Entry, domain: &str, body: 
     assert_eq!(run.outputs.len(), 1, "{:?}", run.outcomes);
     let item = &run.outputs[0].item;
     Hop {
+        delay: run.outputs[0].delay,
         to: item.env_to.clone(),
         from: item.env_from.clone(),
         text: String::from_utf8(item.body.clone()).unwrap(),
@@ -214,8 +217,13 @@ fn a_block_built_by_nym_routes_through_a_pure_engine_chain_and_peels() {
         HopSpec { address: w.r2.address(), cert: w.r2.cert.clone() },
     ];
     let keys = vec![rb::new_passphrase(), rb::new_passphrase()];
-    let block =
-        rb::build(&hops, &Destination::Mail("quill@box.test".into()), &keys, Some("tag-7f3a")).unwrap();
+    let block = rb::build(
+        &hops,
+        &Destination::Mail("quill@box.test".into()),
+        &keys,
+        rb::Extras { subject: Some("tag-7f3a"), latent_time: Some("+0:30") },
+    )
+    .unwrap();
     assert!(block
         .starts_with("::\nAnon-To: remailer@r1.test\n\n::\nEncrypted: PGP\n\n-----BEGIN PGP MESSAGE-----\n"));
     assert!(block.ends_with("-----END PGP MESSAGE-----\n**\n"), "{block}");
@@ -226,6 +234,8 @@ fn a_block_built_by_nym_routes_through_a_pure_engine_chain_and_peels() {
     // Each hop's output differs and names only the next hop.
     assert!(!hops[1].text.contains("box.test") && !hops[1].text.contains("stands for"));
     assert!(hops[2].from.ends_with("@r2.test"));
+    // Latent-Time at each remailer, not at the nym server's clear level.
+    assert_eq!([hops[0].delay, hops[1].delay, hops[2].delay], [0, 1800, 1800]);
     assert!(hops[2].text.contains("\nSubject: tag-7f3a\n"), "{}", hops[2].text);
     assert!(!hops[1].text.contains("tag-7f3a"));
     let last = hops[2].body();
@@ -462,6 +472,7 @@ fn bad_chains_store_nothing() {
         vec!["--hop", hop.as_str(), "--deliver-to", "quill@box.test", "--flag", "-cryptrecv"],
         vec!["--hop", hop.as_str(), "--deliver-to", "quill@box.test", "--flag", "+fixedsize"],
         vec!["--hop", hop.as_str(), "--deliver-to", "quill@box.test", "--hsub", "x"],
+        vec!["--hop", hop.as_str(), "--deliver-to", "quill@box.test", "--latent-time", "soon"],
     ] {
         let o = base(&args);
         assert_eq!(o.status.code(), Some(65), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -511,4 +522,50 @@ fn the_chain_can_come_from_config_toml() {
     assert!(out.contains("Configuration completed"), "{out}");
     let list = ok(w.nym().arg("list"), None);
     assert!(list.contains("blocks-pending=1") && list.contains("confirm=waiting"), "{list}");
+}
+
+#[test]
+fn a_zax_nym_adds_a_reply_block_with_nym_config() {
+    let w = World::new();
+    ok(
+        w.nym()
+            .args(["new", "alice@nym.example", "--hsub", "panda", "--via", &w.srv.via()])
+            .arg("--server-key")
+            .arg(w.srv.key_file()),
+        None,
+    );
+    assert!(w.take_inputs().is_empty(), "a Zax creation answers on the newsgroup");
+    let o = run(
+        w.nym()
+            .args([
+                "config",
+                "alice@nym.example",
+                "--reply-block",
+                "--flag",
+                "+signsend",
+                "--via",
+                &w.srv.via(),
+            ])
+            .args(w.hop_args()),
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success() && err.contains("outcome=changed"), "{err}");
+    // Options and blocks in one command are two requests: refused.
+    let o = run(
+        w.nym().args(["config", "alice@nym.example", "--hsub", "x", "--reply-block"]).args(w.hop_args()),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(65));
+    let inputs = w.take_inputs();
+    assert_eq!(inputs.len(), 1, "the cookie goes through the new block only");
+    let last = w.route(&inputs[0]).remove(2);
+    // From standard input this time.
+    let o = run(w.nym().args(["read", "--mail", "-"]), Some(last.text.as_bytes()));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("+signsend"), "{out}");
+    assert!(out.contains("nym confirm alice@nym.example"), "{out}");
+    let list = ok(w.nym().arg("list"), None);
+    assert!(list.contains("blocks-pending=1") && list.contains("hsub"), "{list}");
 }

@@ -77,7 +77,8 @@ impl Ctx {
                 .ok_or_else(|| anyhow!("--block-set `{s}`: write a letter and a weight like a=0.5"))?;
         }
         let keys: Vec<String> = hops.iter().map(|_| rb::new_passphrase()).collect();
-        let block = rb::build(&hops, &dest, &keys, c.subject_tag.as_deref())?;
+        let extras = rb::Extras { subject: c.subject_tag.as_deref(), latent_time: c.latent_time.as_deref() };
+        let block = rb::build(&hops, &dest, &keys, extras)?;
         let mut stored = Vec::new();
         for (h, k) in hops.iter().zip(keys) {
             stored.push(Hop {
