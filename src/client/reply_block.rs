@@ -36,6 +36,45 @@ pub const MAX_BLOCK_BYTES: usize = 32768;
 /// Most Encrypt-Key layers peeled off one message.
 pub const MAX_LAYERS: usize = MAX_HOPS + 2;
 
+// ---------------------------------------------------------- the store's record
+
+/// One reply block: the Type I remailers it runs through and where the
+/// last one delivers.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Chain {
+    pub hops: Vec<Hop>,
+    /// The last hop's destination (the holder's mailbox, or
+    /// `post:GROUPS`).
+    pub deliver_to: String,
+    /// The probability set sent with the block (`a=0.5`), if any.
+    pub set: Option<String>,
+    /// The block text exactly as sent in `Reply-Block:`.
+    pub block: String,
+    /// `pending` (sent, not confirmed), `active`, or `replaced`.
+    pub state: String,
+}
+
+/// One Type I remailer of a chain.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Hop {
+    pub address: String,
+    /// The remailer's public key, armored.
+    pub key: String,
+    pub fingerprint: String,
+    /// The passphrase this hop encrypts with (`Encrypt-Key:`).
+    pub encrypt_key: String,
+}
+
+impl Chain {
+    /// The Encrypt-Key passphrases, last hop first: the order in which
+    /// the layers come off.
+    pub fn passphrases(&self) -> Vec<String> {
+        self.hops.iter().rev().map(|h| h.encrypt_key.clone()).collect()
+    }
+}
+
+// ------------------------------------------------------------- building
+
 /// One remailer of the chain, as the holder gave it.
 #[derive(Clone)]
 pub struct HopSpec {

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use super::reply_block::{Chain, Hop};
+
 /// Client-wide defaults, from `config.toml`. Every field can also be given
 /// on the command line.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -110,41 +112,6 @@ pub struct NymRecord {
     /// completed" notice, until "Reply block confirmed" arrives.
     #[serde(default)]
     pub confirm_to: Option<String>,
-}
-
-/// One reply block: the Type I remailers it runs through and where the
-/// last one delivers.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Chain {
-    pub hops: Vec<Hop>,
-    /// The last hop's destination (the holder's mailbox, or
-    /// `post:GROUPS`).
-    pub deliver_to: String,
-    /// The probability set sent with the block (`a=0.5`), if any.
-    pub set: Option<String>,
-    /// The block text exactly as sent in `Reply-Block:`.
-    pub block: String,
-    /// `pending` (sent, not confirmed), `active`, or `replaced`.
-    pub state: String,
-}
-
-/// One Type I remailer of a chain.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Hop {
-    pub address: String,
-    /// The remailer's public key, armored.
-    pub key: String,
-    pub fingerprint: String,
-    /// The passphrase this hop encrypts with (`Encrypt-Key:`).
-    pub encrypt_key: String,
-}
-
-impl Chain {
-    /// The Encrypt-Key passphrases, last hop first: the order in which
-    /// the layers come off.
-    pub fn passphrases(&self) -> Vec<String> {
-        self.hops.iter().rev().map(|h| h.encrypt_key.clone()).collect()
-    }
 }
 
 /// The state a server notice puts a nym in, by the notice's Subject
