@@ -64,10 +64,12 @@ impl Ctx {
             ..Default::default()
         };
         let opts = if a.chain.reply_block { Vec::new() } else { apply_options(&mut rec, &a.options, true)? };
-        // Built before anything is stored, so that a bad hop stores nothing.
-        let chain = if a.chain.reply_block && !a.no_request {
+        // Built before anything is stored, so that a bad hop stores
+        // nothing; kept with --no-request too, for a later --resend.
+        let cmds = if a.chain.reply_block {
             let cmds = self.chain_commands(&a.chain, Some(Create::New), acksend)?;
-            Some((self.new_chain(&addr, &a.chain)?, cmds))
+            rec.chains.push(self.new_chain(&addr, &a.chain)?);
+            Some(cmds)
         } else {
             None
         };
@@ -84,10 +86,8 @@ impl Ctx {
         if a.no_request {
             return Ok(());
         }
-        if let Some((chain, cmds)) = chain {
-            let text = Self::config_text(&rec, &cmds, Some(&pgp::armored_public(&cert)?), &[&chain])?;
-            rec.chains.push(chain);
-            self.store.save_nym(&rec)?;
+        if let (Some(cmds), Some(chain)) = (cmds, rec.chains.last()) {
+            let text = Self::config_text(&rec, &cmds, Some(&pgp::armored_public(&cert)?), &[chain])?;
             self.send_config(&rec, &a.handoff, &text)
                 .context(format!("the nym is set up locally; retry with `nym new {addr} --resend`"))?;
             eprintln!("{}", reply_block_hint(&rec));

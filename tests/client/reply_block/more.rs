@@ -202,3 +202,35 @@ fn a_zax_nym_adds_a_reply_block_with_nym_config() {
     let list = ok(w.nym().arg("list"), None);
     assert!(list.contains("blocks-pending=1") && list.contains("hsub"), "{list}");
 }
+
+#[test]
+fn resend_creates_with_create_if_free_and_then_renews_the_pending_block() {
+    let w = World::new();
+    let o = run(
+        w.nym()
+            .args(["new", "quill@nym.example", "--reply-block", "--no-request"])
+            .args(w.hop_args())
+            .arg("--server-key")
+            .arg(w.srv.key_file()),
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resend = || {
+        let o = run(w.nym().args(["new", "quill@nym.example", "--resend", "--via", &w.srv.via()]), None);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    // The first copy creates the nym (create? on a free name) ...
+    assert!(resend().contains("outcome=created"));
+    let first = w.take_inputs();
+    // ... a second, signed anew, is a modification: a new cookie.
+    assert!(resend().contains("outcome=changed"));
+    let second = w.take_inputs();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    let cookie = |input: &str| {
+        let (_, out) = w.read_mail(&w.route(input)[2].text);
+        out.split_whitespace().find(|x| x.starts_with("confirm+")).map(str::to_string).unwrap()
+    };
+    assert_ne!(cookie(&first[0]), cookie(&second[0]));
+}
