@@ -158,7 +158,9 @@ impl Ctx {
         let mut rec = self.store.load_nym(addr)?;
         let mut told = Vec::new();
         match subject.trim() {
-            "Configuration completed" => {
+            // Only while a block of ours waits: an old notice read again
+            // after the confirmation does not bring a used cookie back.
+            "Configuration completed" if rec.chains.iter().any(|c| c.state == "pending") => {
                 if let Some(c) = rb::confirm_address(plaintext, rec.domain()) {
                     told.push(format!("the new reply block waits for confirmation at {c}"));
                     told.push(format!("run `nym confirm {addr}` to confirm it (through your chain)"));

@@ -327,6 +327,10 @@ fn a_reply_block_nym_is_created_confirmed_and_reached_through_two_remailers() {
     assert!(out.contains("==> mail 2 for quill@nym.example"), "{out}");
     assert!(out.contains("Reply block confirmed"), "{out}");
     assert!(out.contains("the reply block is confirmed and in use"), "{out}");
+    // The first notice read once more brings no used cookie back.
+    let (code, out) = w.read_mail(&hops[2].text);
+    assert_eq!(code, 0);
+    assert!(!out.contains("waits for confirmation"), "{out}");
     let list = ok(w.nym().arg("list"), None);
     assert!(list.contains("state=active") && list.contains("blocks-active=1 blocks-pending=0"), "{list}");
     // Nothing waits for confirmation any more.
