@@ -11,20 +11,36 @@ use crate::handle::notice_to;
 use crate::logging::event;
 use crate::openpgp::ServerKey;
 use crate::protocol::address::Service;
-use crate::store::{self, Kind, OutItem, Store, Tx};
+use crate::store::{self, Delayed, Kind, OutItem, Store, Tx};
 use crate::transport;
 
 /// Queue `item` in `tx`. Without latency and pool the item is reserved for
 /// this process (`mine`), which hands it off right after commit; otherwise
 /// it waits for `flush`.
 pub fn queue(cfg: &Config, tx: &Tx, now: i64, item: OutItem, mine: &mut Vec<(i64, OutItem)>) -> Result<()> {
+    queue_after(cfg, tx, now, Delayed::from(item), mine)
+}
+
+/// Queue an item due `q.delay` seconds (never less than 0) after `now`,
+/// plus the uniform `[delivery]` latency: a Type I remailer's output waits
+/// for its Latent-Time and then for the same random hold as everything
+/// else (REPLY-BLOCKS.md 10.10). Only an item with no wait at all, and no
+/// pool, is reserved for this process.
+pub fn queue_after(
+    cfg: &Config,
+    tx: &Tx,
+    now: i64,
+    q: Delayed,
+    mine: &mut Vec<(i64, OutItem)>,
+) -> Result<()> {
     let d = &cfg.delivery;
-    if d.latency_max == 0 && !cfg.pool.enabled {
-        let id = store::enqueue(tx, &item, now, now + d.claim_timeout as i64)?;
-        mine.push((id, item));
+    let wait = q.delay.max(0);
+    if wait == 0 && d.latency_max == 0 && !cfg.pool.enabled {
+        let id = store::enqueue(tx, &q.item, now, now + d.claim_timeout as i64)?;
+        mine.push((id, q.item));
     } else {
-        let delay = rand::thread_rng().gen_range(d.latency_min..=d.latency_max) as i64;
-        store::enqueue(tx, &item, now + delay, 0)?;
+        let latency = rand::thread_rng().gen_range(d.latency_min..=d.latency_max) as i64;
+        store::enqueue(tx, &q.item, now.saturating_add(wait).saturating_add(latency), 0)?;
     }
     Ok(())
 }

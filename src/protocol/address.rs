@@ -57,6 +57,10 @@ impl Service {
 /// reply-block set (REPLY-BLOCKS.md section 6.3).
 pub const CONFIRM: &str = "confirm";
 
+/// The local part of the Type I remailer, `remailer@D` (REPLY-BLOCKS.md
+/// section 10), served when `[remailer] enabled`; reserved either way.
+pub const REMAILER: &str = "remailer";
+
 /// Role addresses that reach the operator (RFC 5321 requires postmaster;
 /// every article names abuse@ for complaints). Mail to them is forwarded
 /// to the configured operator address.
@@ -90,6 +94,7 @@ pub const RESERVED: &[&str] = &[
     "noreply",
     "no-reply",
     CONFIRM,
+    REMAILER,
 ];
 
 /// Whether `local` is reserved: a service, a built-in name, or one of the
@@ -219,6 +224,7 @@ mod tests {
             assert_eq!(Responder::from_local(&r.local().to_ascii_uppercase()), Some(*r));
         }
         assert!(is_reserved("used", &[]) && is_reserved("remailer-key", &[]));
+        assert!(is_reserved("remailer", &[]) && is_reserved("Remailer", &[]));
         assert_eq!(Responder::from_local("alice"), None);
     }
 
