@@ -3,6 +3,7 @@
 mod attacks;
 mod autoresp;
 mod bad_input;
+mod chain;
 mod faults;
 mod hostile;
 mod interop_gpg;
@@ -10,6 +11,7 @@ mod lifecycle;
 mod nym_commands;
 mod operator;
 mod outbox;
+mod remailer;
 mod rotation;
 mod send;
 mod url;

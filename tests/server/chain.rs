@@ -1,0 +1,131 @@
+//! A chain of Type I hops on one machine (REPLY-BLOCKS.md section 13):
+//! `R1` (`r1.test`: middleman, pgp_only, known_remailers naming
+//! `remailer@r2.test`) and `R2` (`r2.test`: neither), each its own
+//! nymgate instance with its own key, joined by the router of
+//! tests/util/chain.rs, ending at a capture for `box.test`. The onion is
+//! built inside out with real gpg, an `Encrypt-Key` per hop.
+
+use crate::util::chain::{Chain, Hop};
+use crate::util::Gpg;
+use std::fs;
+
+const PAYLOAD: &str = "the payload: only quill reads this\n";
+
+/// R1 and R2 as section 13 sets them up, and a GnuPG with both keys.
+fn chain() -> (Chain, Gpg) {
+    let mut c = Chain::new();
+    let r1 = c.add("r1.test", true);
+    let known = r1.dir.path().join("known-remailers");
+    fs::write(&known, "remailer@r2.test\n").unwrap();
+    r1.set("remailer", "known_remailers", &format!("{:?}", known.display().to_string()));
+    let r2 = c.add("r2.test", true);
+    r2.set("remailer", "middleman", "false");
+    r2.set("remailer", "pgp_only", "false");
+    let g = Gpg::new();
+    g.import(&c.server("r1.test").key_export());
+    g.import(&c.server("r2.test").key_export());
+    (c, g)
+}
+
+fn pgp(g: &Gpg, domain: &str, plain: &str) -> String {
+    String::from_utf8(g.encrypt(&format!("config@{domain}"), plain.as_bytes())).unwrap()
+}
+
+/// The two-hop onion of section 13, entered at R1, with the payload.
+fn onion(g: &Gpg) -> String {
+    let p2 = "::\nAnon-To: quill@box.test\nEncrypt-Key: k2\n\n##\nSubject: tag-7f3a\n\n";
+    let p1 = format!(
+        "::\nAnon-To: remailer@r2.test\nEncrypt-Key: k1\n\n::\nEncrypted: PGP\n\n{}\n**\n",
+        pgp(g, "r2.test", p2)
+    );
+    format!("::\nEncrypted: PGP\n\n{}\n**\n{PAYLOAD}", pgp(g, "r1.test", &p1))
+}
+
+/// Decrypt the armored message after the first `**` line with `pass`.
+fn peel(g: &Gpg, text: &str, pass: &str) -> String {
+    let at = text.find("**\n-----BEGIN PGP MESSAGE-----").unwrap_or_else(|| panic!("no ** layer in {text}"));
+    let o = g.decrypt_pass(&text.as_bytes()[at + 3..], pass);
+    assert!(o.ok, "{}", o.stderr);
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// What is left after `**` lines (and the blank lines around them).
+fn skip_stars(text: &str) -> String {
+    let mut t = text;
+    loop {
+        let trimmed = t.trim_start_matches('\n');
+        match trimmed.strip_prefix("**\n") {
+            Some(rest) => t = rest,
+            None => return trimmed.to_string(),
+        }
+    }
+}
+
+#[test]
+fn a_gpg_onion_travels_r1_and_r2_to_the_box_changing_at_each_hop() {
+    let (mut c, g) = chain();
+    let msg = format!(
+        "Received: from sender-host.outside.test\nFrom: Sender <sender@outside.test>\nTo: remailer@r1.test\nSubject: hello\nMessage-ID: <first@outside.test>\n\n{}",
+        onion(&g)
+    );
+    let (code, log) = c.inject("remailer@r1.test", "sender@outside.test", msg.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("event=remailer outcome=remailed"), "{log}");
+    let hops = c.route(0);
+    // R1 -> R2, then R2 -> the box: nothing else moved.
+    let path: Vec<(&str, &str)> =
+        hops.iter().map(|h| (h.from_instance.as_str(), h.env_to.as_str())).collect();
+    assert_eq!(path, [("r1.test", "remailer@r2.test"), ("r2.test", "quill@box.test")], "{hops:#?}");
+    assert!(hops[0].log.contains("event=remailer outcome=remailed"), "{}", hops[0].log);
+    let (mid, last): (&Hop, &Hop) = (&hops[0], &hops[1]);
+    assert_eq!(c.captured().len(), 1);
+    // Each hop sends from its own nobody@ and names only itself.
+    assert_eq!(mid.env_from, "nobody@r1.test");
+    assert_eq!(last.env_from, "nobody@r2.test");
+    assert_eq!(last.field("From").as_deref(), Some("Anonymous <nobody@r2.test>"));
+    assert_eq!(last.field("Subject").as_deref(), Some("tag-7f3a"));
+    let id = last.field("Message-ID").unwrap();
+    let hexpart =
+        id.strip_prefix('<').and_then(|i| i.strip_suffix("@r2.test>")).unwrap_or_else(|| panic!("{id}"));
+    assert!(hexpart.len() == 32 && hexpart.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_ne!(mid.field("Message-ID"), last.field("Message-ID"));
+    assert_ne!(mid.field("Message-ID").as_deref(), Some("<first@outside.test>"));
+    for h in [mid, last] {
+        assert!(!h.mail.contains("Received:"), "a Received trail: {}", h.mail);
+        for earlier in ["outside.test", "sender-host", "hello"] {
+            assert!(!h.mail.contains(earlier), "{earlier} in {}", h.mail);
+        }
+    }
+    assert!(!last.mail.contains("r1.test"), "R1 named at the end: {}", last.mail);
+    // The payload bytes differ at each hop, and only the end holder's
+    // passphrases open them.
+    let bodies = [c.hops[0].body(), mid.body(), last.body()];
+    assert!(bodies[0] != bodies[1] && bodies[1] != bodies[2] && bodies[0] != bodies[2]);
+    assert!(!mid.body().contains(PAYLOAD.trim()) && !last.body().contains(PAYLOAD.trim()));
+    assert!(!mid.body().contains(&bodies[0][bodies[0].len() - 200..]));
+    let after_k2 = skip_stars(&peel(&g, last.body(), "k2"));
+    let after_k1 = peel(&g, &format!("**\n{after_k2}"), "k1");
+    assert_eq!(skip_stars(&after_k1), PAYLOAD);
+}
+
+#[test]
+fn r1_as_middleman_passes_only_to_known_remailers_and_only_encrypted_mail() {
+    let (mut c, g) = chain();
+    // A layer for R1 that names the box directly: a middleman does not exit.
+    let direct =
+        format!("::\nEncrypted: PGP\n\n{}", pgp(&g, "r1.test", "::\nAnon-To: quill@box.test\n\nx\n"));
+    let (code, log) =
+        c.inject("remailer@r1.test", "s@outside.test", format!("Subject: x\n\n{direct}").as_bytes());
+    assert_eq!(code, 0);
+    assert!(log.contains("outcome=middleman_refused"), "{log}");
+    // A clear message to R1 (pgp_only): dropped; the same to R2 goes on.
+    let clear = "Subject: x\n\n::\nAnon-To: quill@box.test\n\nclear\n";
+    let (_, log) = c.inject("remailer@r1.test", "s@outside.test", clear.as_bytes());
+    assert!(log.contains("outcome=pgp_only_dropped"), "{log}");
+    assert!(c.route(0).is_empty());
+    let (_, log) = c.inject("remailer@r2.test", "s@outside.test", clear.as_bytes());
+    assert!(log.contains("outcome=remailed"), "{log}");
+    let hops = c.route(0);
+    assert_eq!(hops.len(), 1);
+    assert_eq!(hops[0].body(), "clear\n");
+}
