@@ -66,15 +66,23 @@ pub const REMAILER: &str = "remailer";
 /// to the configured operator address.
 pub const FORWARDED: &[&str] = &["postmaster", "abuse"];
 
-/// The server key's User IDs for `domains`, one per service and domain.
+/// The server key's User IDs for `domains`, one per service and domain,
+/// and `remailer@D` (REPLY-BLOCKS.md 10.1: Type I clients look the key up
+/// by the remailer's address; the key is the same).
 pub fn server_user_ids(domains: &[String]) -> Vec<String> {
     let mut v = Vec::new();
     for d in domains {
         for s in Service::ALL.iter().filter(|s| s.in_server_key()) {
             v.push(format!("{} <{}@{d}>", s.key_name(), s.local()));
         }
+        v.push(remailer_user_id(d));
     }
     v
+}
+
+/// The server key's User ID for the Type I remailer of `domain`.
+pub fn remailer_user_id(domain: &str) -> String {
+    format!("nymgate Remailer <{REMAILER}@{domain}>")
 }
 
 /// Local parts that can never be nyms (PROTOCOL.md section 1), besides the
@@ -231,7 +239,8 @@ mod tests {
     #[test]
     fn server_key_has_a_user_id_per_service_and_domain() {
         let ids = server_user_ids(&["a.example".into(), "b.example".into()]);
-        assert_eq!(ids.len(), 6);
+        assert_eq!(ids.len(), 8);
+        assert!(ids.contains(&"nymgate Remailer <remailer@b.example>".to_string()));
         assert!(ids.contains(&"nymgate Config <config@a.example>".to_string()));
         assert!(ids.contains(&"nymgate URL retrieval <url@b.example>".to_string()));
     }

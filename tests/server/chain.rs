@@ -28,7 +28,7 @@ fn chain() -> (Chain, Gpg) {
 }
 
 fn pgp(g: &Gpg, domain: &str, plain: &str) -> String {
-    String::from_utf8(g.encrypt(&format!("config@{domain}"), plain.as_bytes())).unwrap()
+    String::from_utf8(g.encrypt(&format!("remailer@{domain}"), plain.as_bytes())).unwrap()
 }
 
 /// The two-hop onion of section 13, entered at R1, with the payload.

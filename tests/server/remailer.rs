@@ -30,7 +30,8 @@ fn open(s: &Server) {
 
 /// `::` + `Encrypted: PGP` + `plain` encrypted by gpg to the server key.
 fn layer(g: &Gpg, plain: &str) -> String {
-    let armored = g.encrypt(&format!("config@{D}"), plain.as_bytes());
+    // By the remailer's own User ID, as a Type I client finds the key.
+    let armored = g.encrypt(R, plain.as_bytes());
     format!("::\nEncrypted: PGP\n\n{}", String::from_utf8(armored).unwrap())
 }
 
