@@ -129,3 +129,83 @@ fn r1_as_middleman_passes_only_to_known_remailers_and_only_encrypted_mail() {
     assert_eq!(hops.len(), 1);
     assert_eq!(hops[0].body(), "clear\n");
 }
+
+/// The reply block of section 13, built inside out with gpg: N runs its
+/// first level locally, R1 and R2 each open their layer, and each adds an
+/// `Encrypt-Key` layer of its own over what follows.
+fn reply_block(g: &Gpg) -> String {
+    let p2 = "::\nAnon-To: quill@box.test\nEncrypt-Key: k2\n\n##\nSubject: tag-7f3a\n\n";
+    let p1 = format!(
+        "::\nAnon-To: remailer@r2.test\nEncrypt-Key: k1\n\n::\nEncrypted: PGP\n\n{}\n**\n",
+        pgp(g, "r2.test", p2)
+    );
+    format!("::\nAnon-To: remailer@r1.test\n\n::\nEncrypted: PGP\n\n{}\n**\n", pgp(g, "r1.test", &p1))
+}
+
+/// What the box got, opened as the holder does: k2, k1, then the nym key
+/// (the server's signature must be good).
+fn open_at_the_box(g: &Gpg, hop: &Hop) -> String {
+    let after_k2 = skip_stars(&peel(g, hop.body(), "k2"));
+    let after_k1 = skip_stars(&peel(g, &format!("**\n{after_k2}"), "k1"));
+    let o = g.decrypt(after_k1.as_bytes());
+    assert!(o.ok && o.stderr.contains("Good signature"), "{}", o.stderr);
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn a_nym_created_with_a_reply_block_is_told_through_n_r1_r2_and_confirms() {
+    let (mut c, g) = chain();
+    c.add("nym.test", false);
+    g.import(&c.server("nym.test").key_export());
+    g.gen_modern("quill@nym.test");
+    let key = String::from_utf8(g.export("quill@nym.test")).unwrap();
+    let text = format!(
+        "Config:\nFrom: quill\nNym-Commands: create +acksend\nPublic-Key:\n{key}Reply-Block:\n{}",
+        reply_block(&g)
+    );
+    let armored =
+        String::from_utf8(g.sign_encrypt("config@nym.test", "quill@nym.test", text.as_bytes())).unwrap();
+    let req = format!("From: someone@outside.test\nTo: config@nym.test\nSubject: new\n\n{armored}");
+    let (code, log) = c.inject("config@nym.test", "someone@outside.test", req.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("event=reply_block outcome=remailed count=1"), "{log}");
+    let hops = c.route(0);
+    let path: Vec<(&str, &str)> =
+        hops.iter().map(|h| (h.from_instance.as_str(), h.env_to.as_str())).collect();
+    assert_eq!(
+        path,
+        [("nym.test", "remailer@r1.test"), ("r1.test", "remailer@r2.test"), ("r2.test", "quill@box.test")],
+        "{hops:#?}"
+    );
+    // The payload bytes differ at each hop; no hop names the nym, and the
+    // end names neither N nor R1.
+    let bodies: Vec<&str> = hops.iter().map(|h| h.body()).collect();
+    assert!(bodies[0] != bodies[1] && bodies[1] != bodies[2] && bodies[0] != bodies[2]);
+    for h in &hops {
+        assert!(!h.mail.contains("quill@nym.test") && !h.mail.contains("Received:"), "{}", h.mail);
+    }
+    let end = &hops[2];
+    assert!(!end.mail.contains("nym.test") && !end.mail.contains("r1.test"), "{}", end.mail);
+    assert_eq!(end.field("From").as_deref(), Some("Anonymous <nobody@r2.test>"));
+    assert_eq!(end.field("Subject").as_deref(), Some("tag-7f3a"));
+    let notice = open_at_the_box(&g, end);
+    let cookie = notice
+        .lines()
+        .find_map(|l| l.strip_prefix("Reply-To: confirm+"))
+        .and_then(|l| l.strip_suffix("@nym.test"))
+        .unwrap_or_else(|| panic!("no confirm+ address: {notice}"))
+        .to_string();
+    assert!(cookie.len() == 32 && cookie.bytes().all(|b| b.is_ascii_hexdigit()), "{cookie}");
+    // The holder confirms by mail to the cookie address; the block is
+    // active and says so through the chain.
+    let rcpt = format!("confirm+{cookie}@nym.test");
+    let (code, log) = c.inject(&rcpt, "anyone@outside.test", b"Subject: yes\n\nconfirm\n");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("outcome=confirmed"), "{log}");
+    let hops = c.route(0);
+    assert_eq!(hops.len(), 3, "{hops:#?}");
+    assert_eq!(hops[2].env_to, "quill@box.test");
+    assert!(open_at_the_box(&g, &hops[2]).contains("Reply block confirmed"));
+    // The Message-IDs of the two notices at the box differ.
+    assert_ne!(hops[2].field("Message-ID"), end.field("Message-ID"));
+}
