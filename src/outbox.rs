@@ -404,6 +404,44 @@ mod tests {
         assert_eq!(give_up_reason(&cfg, now, now - 5 * 86400 - 1, 0), Some("too_old"));
     }
 
+    fn item(id: &str) -> OutItem {
+        OutItem {
+            kind: Kind::Mail,
+            env_from: "nobody@nym.example".into(),
+            env_to: vec!["a@b.example".into()],
+            msgid: id.into(),
+            body: b"x".to_vec(),
+            nym: None,
+        }
+    }
+
+    /// REPLY-BLOCKS.md 10.10: due at arrival + Latent-Time + the uniform
+    /// [delivery] latency; only an item without any wait is this
+    /// process's to hand off at once.
+    #[test]
+    fn latent_time_and_latency_add_up_and_only_no_wait_is_mine() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(1)).unwrap();
+        let mut cfg = Config::for_tests(&["nym.example"]);
+        cfg.pool.enabled = false;
+        let now = 1_000_000;
+        let mut mine = Vec::new();
+        let tx = s.write().unwrap();
+        queue_after(&cfg, &tx, now, Delayed { item: item("<a@x>"), delay: 0 }, &mut mine).unwrap();
+        queue_after(&cfg, &tx, now, Delayed { item: item("<b@x>"), delay: 600 }, &mut mine).unwrap();
+        queue_after(&cfg, &tx, now, Delayed { item: item("<c@x>"), delay: -5 }, &mut mine).unwrap();
+        cfg.delivery.latency_min = 10;
+        cfg.delivery.latency_max = 20;
+        queue_after(&cfg, &tx, now, Delayed { item: item("<d@x>"), delay: 600 }, &mut mine).unwrap();
+        tx.commit().unwrap();
+        let ids: Vec<&str> = mine.iter().map(|(_, i)| i.msgid.as_str()).collect();
+        assert_eq!(ids, ["<a@x>", "<c@x>"], "a negative delay is none");
+        let waits: Vec<i64> = store::queue_list(&s).unwrap().into_iter().map(|q| q.due - now).collect();
+        assert_eq!(waits.len(), 4);
+        assert_eq!(&waits[..3], &[0, 0, 600]);
+        assert!((610..=620).contains(&waits[3]), "{waits:?}");
+    }
+
     #[test]
     fn backoff_doubles_from_a_minute_up_to_an_hour() {
         assert_eq!(backoff(0), 60);

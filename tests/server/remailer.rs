@@ -293,25 +293,42 @@ fn subject_requests_are_answered_forwarded_or_dropped() {
     assert!(sent(&s).is_empty());
 }
 
-#[test]
-fn a_reply_block_run_sends_the_confirmation_to_the_first_hop() {
+/// A nym created by a `Config:` request with `block` as its reply block;
+/// the server, its holder's GnuPG, and deliver's log.
+fn created_with_block(block: impl FnOnce(&Gpg) -> String) -> (Server, Gpg, String) {
     let s = Server::new(&[D]);
     s.set("mail", "transport", "\"spool\"");
     let g = Gpg::new();
     g.import(&s.key_export());
     g.gen_modern("quill@nym.example");
     let key = String::from_utf8(g.export("quill@nym.example")).unwrap();
-    // The block's first level is run here (7.2): pgp_only and middleman
-    // do not apply, and the remailer need not be enabled.
-    let block = "::\nAnon-To: hop1@box.test\n\n##\nSubject: tag-block\n\n";
     let text = format!(
-        "Config:\nFrom: quill\nNym-Commands: create +acksend\nPublic-Key:\n{key}Reply-Block:\n{block}"
+        "Config:\nFrom: quill\nNym-Commands: create +acksend\nPublic-Key:\n{key}Reply-Block:\n{}",
+        block(&g)
     );
     let armored = g.sign_encrypt("config@nym.example", "quill@nym.example", text.as_bytes());
     let mut req = b"From: a@outside.example\nTo: config@nym.example\nSubject: r\n\n".to_vec();
     req.extend(armored);
     let (code, log) = s.deliver_logged("config@nym.example", &req);
     assert_eq!(code, 0, "{log}");
+    (s, g, log)
+}
+
+/// The confirmation as the first hop got it: the nym's payload, opened.
+fn first_hop_payload(g: &Gpg, m: &str) -> String {
+    let body = body_of(m);
+    let at = body.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let o = g.decrypt(&body.as_bytes()[at..]);
+    assert!(o.ok && o.stderr.contains("Good signature"), "{}", o.stderr);
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn a_reply_block_run_sends_the_confirmation_to_the_first_hop() {
+    // The block's first level is run here (7.2): pgp_only and middleman
+    // do not apply, and the remailer need not be enabled.
+    let (s, g, log) =
+        created_with_block(|_| "::\nAnon-To: hop1@box.test\n\n##\nSubject: tag-block\n\n".into());
     assert!(log.contains("event=reply_block outcome=remailed count=1"), "{log}");
     assert!(log.contains("event=reply_block outcome=queued count=1"), "{log}");
     let out = sent(&s);
@@ -321,11 +338,20 @@ fn a_reply_block_run_sends_the_confirmation_to_the_first_hop() {
     assert_eq!(field(m, "Subject"), Some("tag-block"));
     assert_eq!(field(m, "From"), Some("Anonymous <nobody@nym.example>"));
     assert!(!m.contains("quill"), "the first hop learns nothing of the nym: {m}");
-    let o = g.decrypt(body_of(m).as_bytes());
-    assert!(o.ok && o.stderr.contains("Good signature"), "{}", o.stderr);
-    let payload = String::from_utf8(o.stdout).unwrap();
-    assert!(payload.contains("Reply-To: confirm+"), "{payload}");
+    assert!(first_hop_payload(&g, m).contains("Reply-To: confirm+"));
     assert!(s.articles().is_empty());
+}
+
+#[test]
+fn a_reply_block_layer_for_our_own_key_is_opened_in_the_local_run() {
+    // The first level itself encrypted to this server (the key is read
+    // from the home for it): what it names is the destination.
+    let (s, g, log) = created_with_block(|g| format!("{}\n", layer(g, "::\nAnon-To: hop2@box.test\n\n")));
+    assert!(log.contains("event=reply_block outcome=remailed count=1"), "{log}");
+    let out = sent(&s);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].1, vec!["hop2@box.test".to_string()]);
+    assert!(first_hop_payload(&g, &out[0].2).contains("Reply-To: confirm+"));
 }
 
 // ---------------------------------------------------------------- hostile
