@@ -5,7 +5,6 @@
 //! too, during its grace period), the operator's lists, the clock and a
 //! CSPRNG; its outputs become outbox items with their Latent-Time.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::config::Config;
@@ -13,10 +12,6 @@ use crate::exit::Failure;
 use crate::handle::remailer::{self, Crypto, Entry, Env, Policy, Run};
 use crate::openpgp::{self as pgp, ServerKey};
 use crate::store::Delayed;
-
-/// The most bytes read of an operator's list file (block list, known
-/// remailers): a list is a few thousand lines, not a database.
-const MAX_LIST: u64 = 4 << 20;
 
 /// The server key for the engine. Given (deliver has it open already) or
 /// loaded from the home on the first decryption a reply block asks for,
@@ -89,10 +84,11 @@ pub fn read_list(path: Option<&Path>) -> Result<Vec<String>, Failure> {
 }
 
 fn read_text(path: Option<&Path>) -> Result<String, Failure> {
+    // The operator's own file, read whole: cutting a block list short
+    // would let mail through to the addresses after the cut.
     let Some(path) = path else { return Ok(String::new()) };
-    let mut buf = Vec::new();
-    match std::fs::File::open(path).and_then(|f| f.take(MAX_LIST).read_to_end(&mut buf)) {
-        Ok(_) => Ok(String::from_utf8_lossy(&buf).into_owned()),
+    match std::fs::read(path) {
+        Ok(buf) => Ok(String::from_utf8_lossy(&buf).into_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(Failure::Temp(e.into())),
     }
