@@ -677,6 +677,11 @@ fn config_input(
             }
         }
     }
+    let nym = format!("{}@{nym_domain}", name.as_deref().unwrap_or_default());
+    let texts: Vec<&str> =
+        request.blocks.iter().take(cfg.reply_blocks.max_per_nym).map(|b| b.text.as_str()).collect();
+    let checks = channel::type1::check_blocks(cfg, &mut ctx.server, &nym_domain, &texts, &nym)?;
+    let block_checks = checks.into_iter().map(handle::nym_commands::block_problem).collect();
     let cookie = crate::protocol::reply_block::new_cookie(&mut rand::thread_rng());
     Ok(handle::nym_commands::ConfigInput {
         request,
@@ -685,7 +690,7 @@ fn config_input(
         active,
         key,
         key_sig,
-        block_checks: Vec::new(),
+        block_checks,
         cookie,
     })
 }

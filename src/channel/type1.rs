@@ -142,6 +142,28 @@ pub fn run(
     (items, r)
 }
 
+/// The 6.1 check of each supplied block (at most `max`: more are an
+/// error of their own): the engine with an empty payload, the server key
+/// for a layer of ours, the block list; nothing is sent or stored.
+pub fn check_blocks(
+    cfg: &Config,
+    server: &mut ServerKey,
+    domain: &str,
+    blocks: &[&str],
+    nym: &str,
+) -> Result<Vec<remailer::BlockCheck>, Failure> {
+    if blocks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policy = Policy::of(cfg);
+    let blocklist = blocklist(cfg)?;
+    let env =
+        Env { cfg, policy: &policy, domain, now: crate::store::now(), blocklist: &blocklist, known: &[] };
+    let mut crypto = ServerCrypto::new(cfg, Some(server));
+    let mut rng = rand::rngs::OsRng;
+    Ok(blocks.iter().map(|b| remailer::check_block(&env, b, nym, &mut crypto, &mut rng)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,53 @@ pub fn run(
     out
 }
 
+/// What a supplied reply block comes to on its own (REPLY-BLOCKS.md 6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockCheck {
+    Good,
+    /// No single mail, post or `Null:` destination (`reply-block-invalid`).
+    Invalid,
+    /// Every recipient is on the block list (`reply-block-refused`).
+    Refused,
+    /// Its first hop is the nym itself (`reply-block-loop`).
+    Loop,
+}
+
+/// Run the engine on a reply block with an empty payload, as a local run
+/// would (7.2), and judge what it would send; nothing is sent. `nym` is
+/// the nym's address: a block whose first hop is that address (or a
+/// `+ext` of it) would feed each delivery back to the nym. A hidden loop
+/// (behind a layer for another remailer) cannot be seen here: the daily
+/// unit quota stops it (7.3).
+pub fn check_block(
+    env: &Env,
+    block: &str,
+    nym: &str,
+    crypto: &mut dyn Crypto,
+    rng: &mut dyn RngCore,
+) -> BlockCheck {
+    let r = run(env, Entry::ReplyBlock, &[], block, crypto, rng);
+    match r.outcome() {
+        Outcome::Remailed => {
+            let is_nym = |a: &String| {
+                let (nl, nd) = nym.rsplit_once('@').unwrap_or((nym, ""));
+                a.rsplit_once('@').is_some_and(|(l, d)| {
+                    crate::protocol::address::base_local(l).eq_ignore_ascii_case(nl)
+                        && d.eq_ignore_ascii_case(nd)
+                })
+            };
+            if r.outputs.first().is_some_and(|o| o.item.env_to.iter().any(is_nym)) {
+                BlockCheck::Loop
+            } else {
+                BlockCheck::Good
+            }
+        }
+        Outcome::RemailerPosted | Outcome::NullDiscarded => BlockCheck::Good,
+        Outcome::DestinationBlocked => BlockCheck::Refused,
+        _ => BlockCheck::Invalid,
+    }
+}
+
 /// The directives of one message, in order.
 #[derive(Default)]
 struct Directives(Vec<Directive>);
@@ -927,6 +974,41 @@ mod tests {
         assert!(
             s.contains("Comments: This message was remailed anonymously. Report abuse to abuse@r1.test\n")
         );
+    }
+
+    fn check(t: &T, block: &str) -> BlockCheck {
+        let env = Env {
+            cfg: &t.cfg,
+            policy: &t.policy,
+            domain: "nym.test",
+            now: t.now,
+            blocklist: &t.blocklist,
+            known: &t.known,
+        };
+        let mut c = Fake { decrypted: 0 };
+        check_block(&env, block, "quill@nym.test", &mut c, &mut StepRng::new(1, 1))
+    }
+
+    #[test]
+    fn block_check_6_1_one_destination_not_blocked_not_the_nym_itself() {
+        let mut t = T::new();
+        t.blocklist = vec!["@quiet.test".into()];
+        assert_eq!(check(&t, "::\nAnon-To: remailer@r1.test\n\n"), BlockCheck::Good);
+        assert_eq!(
+            check(&t, &format!("::\nEncrypted: PGP\n\n{}", wrap("Anon-To: a@b.test\n\n"))),
+            BlockCheck::Good
+        );
+        assert_eq!(check(&t, "::\nNull:\n\n"), BlockCheck::Good);
+        assert_eq!(check(&t, "just text\n\n"), BlockCheck::Invalid);
+        assert_eq!(check(&t, "::\nAnon-To: a@b.test\nPost-To: alt.test\n\n"), BlockCheck::Invalid);
+        assert_eq!(
+            check(&t, "::\nEncrypted: PGP\n\n-----BEGIN PGP MESSAGE-----\nBAD\n-----END PGP MESSAGE-----\n"),
+            BlockCheck::Invalid
+        );
+        assert_eq!(check(&t, "::\nAnon-To: x@quiet.test\n\n"), BlockCheck::Refused);
+        assert_eq!(check(&t, "::\nAnon-To: Quill@nym.test\n\n"), BlockCheck::Loop);
+        assert_eq!(check(&t, "::\nAnon-To: quill+x@NYM.test\n\n"), BlockCheck::Loop);
+        assert_eq!(check(&t, "::\nAnon-To: quill@other.test\n\n"), BlockCheck::Good);
     }
 
     #[test]

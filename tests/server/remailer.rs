@@ -354,6 +354,50 @@ fn a_reply_block_layer_for_our_own_key_is_opened_in_the_local_run() {
     assert!(first_hop_payload(&g, &out[0].2).contains("Reply-To: confirm+"));
 }
 
+fn nyms(s: &Server) -> i64 {
+    db(s).query_row("SELECT COUNT(*) FROM nyms", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn supplied_blocks_are_checked_by_the_engine_before_anything_applies() {
+    // A clear exit back at the nym itself: refused, and no nym made.
+    let (s, g, log) = created_with_block(|_| "::\nAnon-To: quill@nym.example\n\n".into());
+    assert!(log.contains("event=config outcome=refused"), "{log}");
+    assert_eq!(nyms(&s), 0);
+    // The refusal goes (only) through that first supplied block, so to the
+    // nym's address, which does not exist: the MTA refuses it there.
+    let out = sent(&s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, vec!["quill@nym.example".to_string()]);
+    assert!(first_hop_payload(&g, &out[0].2).contains("[reply-block-loop]"));
+    // No destination at all; an undecryptable layer.
+    let (s, _, log) = created_with_block(|_| "nothing here\n\n".into());
+    assert!(log.contains("outcome=refused"), "{log}");
+    assert_eq!((nyms(&s), sent(&s).len()), (0, 0), "an invalid block carries no reply");
+    // A destination on the block list: refused, and the reply is not
+    // sent there either.
+    let (s, _, log) = created_with_block(|_| "::\nAnon-To: alice@box.test\n\n".into());
+    assert!(log.contains("outcome=created"), "{log}");
+    assert_eq!(sent(&s).len(), 1);
+    let list = s.dir.path().join("blocklist");
+    fs::write(&list, "@quiet.test\n").unwrap();
+    s.set("send", "blocklist", &format!("{:?}", list.display().to_string()));
+    let g2 = Gpg::new();
+    g2.import(&s.key_export());
+    g2.gen_modern("pen@nym.example");
+    let key = String::from_utf8(g2.export("pen@nym.example")).unwrap();
+    let text = format!("Config:\nFrom: pen\nNym-Commands: create\nPublic-Key:\n{key}Reply-Block:\n::\nAnon-To: x@quiet.test\n\n");
+    let mut req = b"From: a@outside.example\nTo: config@nym.example\nSubject: r\n\n".to_vec();
+    req.extend(g2.sign_encrypt("config@nym.example", "pen@nym.example", text.as_bytes()));
+    let (code, log) = s.deliver_logged("config@nym.example", &req);
+    assert_eq!(code, 0);
+    assert!(
+        log.contains("outcome=refused") && log.contains("event=reply_block outcome=destination_blocked"),
+        "{log}"
+    );
+    assert_eq!((nyms(&s), sent(&s).len()), (1, 0));
+}
+
 // ---------------------------------------------------------------- hostile
 
 #[test]
