@@ -171,6 +171,19 @@ fn the_encrypt_key_layer_is_the_packet_form_of_10_5_for_sq() {
 }
 
 #[test]
+fn during_a_key_rotation_layers_for_the_previous_key_still_open() {
+    let (s, g) = remailer();
+    s.set("remailer", "middleman", "false");
+    // g holds the key from before the rotation.
+    let out = ok(s.cmd().args(["key", "rotate"]), None);
+    assert!(out.contains("new key "), "{out}");
+    let (code, log) = s.deliver_logged(R, &mail("x", &layer(&g, "::\nAnon-To: q@box.test\n\nold key\n")));
+    assert_eq!(code, 0);
+    assert!(log.contains("outcome=remailed"), "{log}");
+    assert_eq!(body_of(&sent(&s)[0].2), "old key\n");
+}
+
+#[test]
 fn middleman_refuses_unknown_destinations_and_allows_known_ones() {
     let (s, g) = remailer();
     let known = s.dir.path().join("known");
