@@ -12,6 +12,7 @@ mod nym_commands;
 mod operator;
 mod outbox;
 mod remailer;
+mod remailer_blocks;
 mod rotation;
 mod send;
 mod url;
