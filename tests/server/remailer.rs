@@ -270,6 +270,10 @@ fn remailer_off_is_67_and_absent_from_the_recipient_table() {
     s.flush();
     let table = fs::read_to_string(s.home.join("recipients")).unwrap();
     assert!(table.contains("remailer@nym.example remailer@nym.example\n"), "{table}");
+    // The key made by init has the remailer's User ID, and check asks for
+    // it now that the remailer is served.
+    let check = String::from_utf8_lossy(&s.admin(&["check"]).stdout).into_owned();
+    assert!(check.contains("ok   the server key has a User ID for remailer@nym.example"), "{check}");
     assert!(s.take_mails().is_empty());
 }
 
