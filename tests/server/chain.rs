@@ -209,3 +209,26 @@ fn a_nym_created_with_a_reply_block_is_told_through_n_r1_r2_and_confirms() {
     // The Message-IDs of the two notices at the box differ.
     assert_ne!(hops[2].field("Message-ID"), end.field("Message-ID"));
 }
+
+#[test]
+fn a_badly_signed_config_with_four_chained_blocks_gets_one_reply_at_the_box() {
+    let (mut c, g) = chain();
+    c.add("nym.test", false);
+    g.import(&c.server("nym.test").key_export());
+    g.gen_modern("quill@nym.test");
+    g.gen_modern("mallory@nym.test");
+    let key = String::from_utf8(g.export("quill@nym.test")).unwrap();
+    let blocks: String = (0..4).map(|_| format!("Reply-Block:\n{}", reply_block(&g))).collect();
+    let text = format!("Config:\nFrom: quill\nNym-Commands: create\nPublic-Key:\n{key}{blocks}");
+    // Signed by another key than the one it brings.
+    let armored =
+        String::from_utf8(g.sign_encrypt("config@nym.test", "mallory@nym.test", text.as_bytes())).unwrap();
+    let req = format!("From: someone@outside.test\nTo: config@nym.test\nSubject: new\n\n{armored}");
+    let (code, log) = c.inject("config@nym.test", "someone@outside.test", req.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("outcome=refused"), "{log}");
+    c.route(0);
+    let boxed = c.captured();
+    assert_eq!(boxed.len(), 1, "one reply, through the first block only");
+    assert!(open_at_the_box(&g, boxed[0]).contains("[bad-signature]"));
+}
