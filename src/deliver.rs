@@ -678,10 +678,8 @@ fn config_input(
         }
     }
     let nym = format!("{}@{nym_domain}", name.as_deref().unwrap_or_default());
-    let texts: Vec<&str> =
-        request.blocks.iter().take(cfg.reply_blocks.max_per_nym).map(|b| b.text.as_str()).collect();
-    let checks = channel::type1::check_blocks(cfg, &mut ctx.server, &nym_domain, &texts, &nym)?;
-    let block_checks = checks.into_iter().map(handle::nym_commands::block_problem).collect();
+    let block_checks =
+        channel::type1::check_blocks(cfg, &mut ctx.server, &nym_domain, &request.blocks, &nym)?;
     let cookie = crate::protocol::reply_block::new_cookie(&mut rand::thread_rng());
     Ok(handle::nym_commands::ConfigInput {
         request,

@@ -9,8 +9,11 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::exit::Failure;
+use crate::handle::nym_commands::block_problem;
 use crate::handle::remailer::{self, Crypto, Entry, Env, Policy, Run};
 use crate::openpgp::{self as pgp, ServerKey};
+use crate::protocol::config_request::BlockSection;
+use crate::protocol::nym_commands::Problem;
 use crate::store::Delayed;
 
 /// The server key for the engine. Given (deliver has it open already) or
@@ -142,17 +145,26 @@ pub fn run(
     (items, r)
 }
 
-/// The 6.1 check of each supplied block (at most `max`: more are an
-/// error of their own): the engine with an empty payload, the server key
-/// for a layer of ours, the block list; nothing is sent or stored.
+/// The 6.1 check of each supplied block of a `Config:` request, as the
+/// problems its reply lists: the engine with an empty payload, the server
+/// key for a layer of ours, the block list; nothing is sent or stored.
+/// Only blocks that can be valid at all are run (the first `max_per_nym`,
+/// each within `max_block_bytes`): the others are refused anyway.
 pub fn check_blocks(
     cfg: &Config,
     server: &mut ServerKey,
     domain: &str,
-    blocks: &[&str],
+    blocks: &[BlockSection],
     nym: &str,
-) -> Result<Vec<remailer::BlockCheck>, Failure> {
-    if blocks.is_empty() {
+) -> Result<Vec<Option<Problem>>, Failure> {
+    let rb = &cfg.reply_blocks;
+    let texts: Vec<&str> = blocks
+        .iter()
+        .take(rb.max_per_nym)
+        .map(|b| b.text.as_str())
+        .filter(|t| t.len() <= rb.max_block_bytes)
+        .collect();
+    if texts.is_empty() {
         return Ok(Vec::new());
     }
     let policy = Policy::of(cfg);
@@ -161,7 +173,10 @@ pub fn check_blocks(
         Env { cfg, policy: &policy, domain, now: crate::store::now(), blocklist: &blocklist, known: &[] };
     let mut crypto = ServerCrypto::new(cfg, Some(server));
     let mut rng = rand::rngs::OsRng;
-    Ok(blocks.iter().map(|b| remailer::check_block(&env, b, nym, &mut crypto, &mut rng)).collect())
+    Ok(texts
+        .iter()
+        .map(|b| block_problem(remailer::check_block(&env, b, nym, &mut crypto, &mut rng)))
+        .collect())
 }
 
 #[cfg(test)]
