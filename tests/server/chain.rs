@@ -232,3 +232,16 @@ fn a_badly_signed_config_with_four_chained_blocks_gets_one_reply_at_the_box() {
     assert_eq!(boxed.len(), 1, "one reply, through the first block only");
     assert!(open_at_the_box(&g, boxed[0]).contains("[bad-signature]"));
 }
+
+#[test]
+fn a_last_hop_to_a_missing_nym_is_refused_there_and_the_router_records_it() {
+    let (mut c, _g) = chain();
+    c.add("nym.test", false);
+    let clear = "Subject: x\n\n::\nAnon-To: nobody-here@nym.test\n\nx\n";
+    let (code, _) = c.inject("remailer@r2.test", "s@outside.test", clear.as_bytes());
+    assert_eq!(code, 0);
+    let hops = c.route_any();
+    assert_eq!(hops.len(), 1, "{hops:#?}");
+    assert_eq!((hops[0].env_to.as_str(), hops[0].exit), ("nobody-here@nym.test", Some(67)));
+    assert!(c.captured().is_empty());
+}
