@@ -111,7 +111,10 @@ pub struct Runs {
 /// defers (75) rather than lose the mail.
 ///
 /// The outputs name the first hosted domain (`From: nobody@D`, the
-/// Message-ID): a [`BlockMessage`] does not say the nym's domain.
+/// Message-ID) for every nym: the first hop learns which server, not which
+/// of its domains (and a [`BlockMessage`] does not say). The engine reads
+/// text: bytes that are not UTF-8 (8-bit mail in another charset, without
+/// `cryptrecv`) reach the first hop as U+FFFD.
 pub fn run_engine(cfg: &Config, msgs: Vec<BlockMessage>) -> Result<Runs, Failure> {
     let mut runs = Runs { msgs, ..Runs::default() };
     if runs.msgs.is_empty() {
