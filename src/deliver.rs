@@ -132,6 +132,9 @@ pub fn deliver_from(
             outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
+        Route::Remailer { domain } => {
+            return crate::deliver_remailer::deliver(cfg, &domain, sender, &mut input)
+        }
         Route::Service { service, .. } => service,
     };
     // Requests to the services are decrypted whole.
@@ -184,11 +187,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Apply a decision whose posts are already rendered.
-    pub(crate) fn record(
+    pub(crate) fn record<I: Into<store::Delayed>>(
         &mut self,
         digest: Option<&[u8]>,
         d: &Decision,
-        items: Vec<OutItem>,
+        items: Vec<I>,
     ) -> Result<Applied, Failure> {
         record::apply(&mut self.store, self.cfg, self.now, digest, &d.effects, items)
     }
@@ -213,21 +216,9 @@ impl<'a> Ctx<'a> {
 
     /// The operator's block list; an unreadable one defers (it must not
     /// let mail through to people who asked to be left alone).
-    fn blocklist(&mut self) -> Result<&[String], Failure> {
+    pub(crate) fn blocklist(&mut self) -> Result<&[String], Failure> {
         if self.blocklist.is_none() {
-            let list = match &self.cfg.send.blocklist {
-                None => Vec::new(),
-                Some(path) => match std::fs::read_to_string(path) {
-                    Ok(t) => t
-                        .lines()
-                        .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
-                        .filter(|l| !l.is_empty())
-                        .collect(),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                    Err(e) => return Err(Failure::Temp(e.into())),
-                },
-            };
-            self.blocklist = Some(list);
+            self.blocklist = Some(channel::type1::blocklist(self.cfg)?);
         }
         Ok(self.blocklist.as_deref().unwrap_or_default())
     }
@@ -334,7 +325,7 @@ fn inbound<R: Read>(
 
 /// Mail to an autoresponder: screen, prepare what the answer needs,
 /// decide, record (the caps are checked again under the lock).
-fn autoresponder(
+pub(crate) fn autoresponder(
     ctx: &mut Ctx,
     responder: Responder,
     domain: &str,
@@ -672,6 +663,9 @@ fn config_input(
             }
         }
     }
+    let nym = format!("{}@{nym_domain}", name.as_deref().unwrap_or_default());
+    let block_checks =
+        channel::type1::check_blocks(cfg, &mut ctx.server, &nym_domain, &request.blocks, &nym)?;
     let cookie = crate::protocol::reply_block::new_cookie(&mut rand::thread_rng());
     Ok(handle::nym_commands::ConfigInput {
         request,
@@ -680,7 +674,7 @@ fn config_input(
         active,
         key,
         key_sig,
-        block_checks: Vec::new(),
+        block_checks,
         cookie,
     })
 }

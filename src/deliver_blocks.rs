@@ -86,14 +86,14 @@ pub(crate) fn inbound<R: Read>(
         } else {
             // The engine's items are queued with the counter; on a retry
             // the same copies are offered again.
-            let (items, back) = channel::Rendered { items: Vec::new(), blocks: msgs }.into_items(ctx.cfg)?;
-            msgs = back;
+            let (items, runs) = channel::Rendered { items: Vec::new(), blocks: msgs }.into_items(ctx.cfg)?;
             if let Applied::Committed(c) = ctx.record(digest, &d, items)? {
                 if c.outcome.is_none() {
-                    blocks::committed(&msgs);
+                    blocks::committed(&runs);
                 }
                 return Ok(finish(ctx, &d, c));
             }
+            msgs = runs.msgs;
         }
         n = again(ctx, &n, &active)?;
     }
@@ -152,7 +152,7 @@ fn via_aam(ctx: &mut Ctx, n: Nym, raw: &[u8], digest: Option<&[u8]>) -> Result<D
 pub(crate) fn charge_refusal(ctx: &mut Ctx, local: &str, domain: &str, first: Decision) -> Failure {
     let mut d = first;
     for _ in 0..MAX_RETRIES {
-        match ctx.record(None, &d, Vec::new()) {
+        match ctx.record(None, &d, Vec::<store::Delayed>::new()) {
             Err(f) => return f,
             Ok(Applied::Committed(_)) => {
                 crate::logging::event(d.event, d.outcome.as_str());

@@ -11,6 +11,7 @@
 //! - [`route`]: which service or nym a recipient is
 //! - [`deliver`]: the shell of `nymgate deliver` that runs the steps
 //! - [`deliver_blocks`]: its part for mail to a nym with reply blocks
+//! - [`deliver_remailer`]: its part for `remailer@D`, the Type I remailer
 //! - [`handle`]: the decisions, pure (no SQL, no OpenPGP, no I/O)
 //! - [`channel`]: how a payload reaches a nym (articles, encryption)
 //! - [`record`]: applies a decision in one transaction
@@ -36,6 +37,7 @@ pub mod config;
 pub mod cover;
 pub mod deliver;
 pub mod deliver_blocks;
+pub mod deliver_remailer;
 pub mod exit;
 pub mod handle;
 pub mod ingest;

@@ -188,6 +188,13 @@ pub fn check(cfg: &Config) -> Result<Vec<Finding>> {
             let ok = key.as_ref().is_ok_and(|uids| uids.iter().any(|u| u.contains(&format!("<{addr}>"))));
             f.push(Finding { ok, what: format!("the server key has a User ID for {addr}") });
         }
+        // Keys made before the remailer existed lack it: `key add-domain D`
+        // adds it. Only asked for when the remailer is served.
+        if cfg.remailer.enabled {
+            let addr = format!("{}@{d}", crate::protocol::address::REMAILER);
+            let ok = key.as_ref().is_ok_and(|uids| uids.iter().any(|u| u.contains(&format!("<{addr}>"))));
+            f.push(Finding { ok, what: format!("the server key has a User ID for {addr}") });
+        }
     }
     match cfg.mail.transport {
         MailTransport::Sendmail => {

@@ -11,20 +11,36 @@ use crate::handle::notice_to;
 use crate::logging::event;
 use crate::openpgp::ServerKey;
 use crate::protocol::address::Service;
-use crate::store::{self, Kind, OutItem, Store, Tx};
+use crate::store::{self, Delayed, Kind, OutItem, Store, Tx};
 use crate::transport;
 
 /// Queue `item` in `tx`. Without latency and pool the item is reserved for
 /// this process (`mine`), which hands it off right after commit; otherwise
 /// it waits for `flush`.
 pub fn queue(cfg: &Config, tx: &Tx, now: i64, item: OutItem, mine: &mut Vec<(i64, OutItem)>) -> Result<()> {
+    queue_after(cfg, tx, now, Delayed::from(item), mine)
+}
+
+/// Queue an item due `q.delay` seconds (never less than 0) after `now`,
+/// plus the uniform `[delivery]` latency: a Type I remailer's output waits
+/// for its Latent-Time and then for the same random hold as everything
+/// else (REPLY-BLOCKS.md 10.10). Only an item with no wait at all, and no
+/// pool, is reserved for this process.
+pub fn queue_after(
+    cfg: &Config,
+    tx: &Tx,
+    now: i64,
+    q: Delayed,
+    mine: &mut Vec<(i64, OutItem)>,
+) -> Result<()> {
     let d = &cfg.delivery;
-    if d.latency_max == 0 && !cfg.pool.enabled {
-        let id = store::enqueue(tx, &item, now, now + d.claim_timeout as i64)?;
-        mine.push((id, item));
+    let wait = q.delay.max(0);
+    if wait == 0 && d.latency_max == 0 && !cfg.pool.enabled {
+        let id = store::enqueue(tx, &q.item, now, now + d.claim_timeout as i64)?;
+        mine.push((id, q.item));
     } else {
-        let delay = rand::thread_rng().gen_range(d.latency_min..=d.latency_max) as i64;
-        store::enqueue(tx, &item, now + delay, 0)?;
+        let latency = rand::thread_rng().gen_range(d.latency_min..=d.latency_max) as i64;
+        store::enqueue(tx, &q.item, now.saturating_add(wait).saturating_add(latency), 0)?;
     }
     Ok(())
 }
@@ -386,6 +402,44 @@ mod tests {
         assert_eq!(give_up_reason(&cfg, now, now - 10, 3), Some("refused_for_good"));
         assert_eq!(give_up_reason(&cfg, now, now - 5 * 86400, 0), None);
         assert_eq!(give_up_reason(&cfg, now, now - 5 * 86400 - 1, 0), Some("too_old"));
+    }
+
+    fn item(id: &str) -> OutItem {
+        OutItem {
+            kind: Kind::Mail,
+            env_from: "nobody@nym.example".into(),
+            env_to: vec!["a@b.example".into()],
+            msgid: id.into(),
+            body: b"x".to_vec(),
+            nym: None,
+        }
+    }
+
+    /// REPLY-BLOCKS.md 10.10: due at arrival + Latent-Time + the uniform
+    /// [delivery] latency; only an item without any wait is this
+    /// process's to hand off at once.
+    #[test]
+    fn latent_time_and_latency_add_up_and_only_no_wait_is_mine() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(1)).unwrap();
+        let mut cfg = Config::for_tests(&["nym.example"]);
+        cfg.pool.enabled = false;
+        let now = 1_000_000;
+        let mut mine = Vec::new();
+        let tx = s.write().unwrap();
+        queue_after(&cfg, &tx, now, Delayed { item: item("<a@x>"), delay: 0 }, &mut mine).unwrap();
+        queue_after(&cfg, &tx, now, Delayed { item: item("<b@x>"), delay: 600 }, &mut mine).unwrap();
+        queue_after(&cfg, &tx, now, Delayed { item: item("<c@x>"), delay: -5 }, &mut mine).unwrap();
+        cfg.delivery.latency_min = 10;
+        cfg.delivery.latency_max = 20;
+        queue_after(&cfg, &tx, now, Delayed { item: item("<d@x>"), delay: 600 }, &mut mine).unwrap();
+        tx.commit().unwrap();
+        let ids: Vec<&str> = mine.iter().map(|(_, i)| i.msgid.as_str()).collect();
+        assert_eq!(ids, ["<a@x>", "<c@x>"], "a negative delay is none");
+        let waits: Vec<i64> = store::queue_list(&s).unwrap().into_iter().map(|q| q.due - now).collect();
+        assert_eq!(waits.len(), 4);
+        assert_eq!(&waits[..3], &[0, 0, 600]);
+        assert!((610..=620).contains(&waits[3]), "{waits:?}");
     }
 
     #[test]

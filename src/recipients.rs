@@ -14,7 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::config::Config;
-use crate::protocol::address::{Responder, Service, CONFIRM, FORWARDED};
+use crate::protocol::address::{Responder, Service, CONFIRM, FORWARDED, REMAILER};
 use crate::store::{self, Store};
 
 /// The table's lines for these nyms.
@@ -29,6 +29,10 @@ pub fn lines(cfg: &Config, nyms: &[(String, String)]) -> String {
         }
         // confirm+COOKIE@D: with recipient_delimiter = +, this line covers it.
         all.push(format!("{CONFIRM}@{d}"));
+        // The Type I remailer only when it is on: off, it is refused at RCPT.
+        if cfg.remailer.enabled {
+            all.push(format!("{REMAILER}@{d}"));
+        }
         // Only the responders that are on: the others are refused at RCPT.
         for r in Responder::ALL.iter().filter(|r| cfg.autoresponders.serves(**r)) {
             all.push(format!("{}@{d}", r.local()));
@@ -125,6 +129,14 @@ mod tests {
         cfg.autoresponders.list = true;
         let t = lines(&cfg, &[]);
         assert!(t.contains("list@a.example list@a.example\n") && t.contains("used@a.example"), "{t}");
+    }
+
+    #[test]
+    fn table_lists_remailer_only_when_enabled() {
+        let mut cfg = Config::for_tests(&["a.example"]);
+        assert!(!lines(&cfg, &[]).contains("remailer@a.example "));
+        cfg.remailer.enabled = true;
+        assert!(lines(&cfg, &[]).contains("remailer@a.example remailer@a.example\n"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::exit::Failure;
 use crate::handle::{Change, Effects, Guard, NymRef, OnFail, Outcome};
 use crate::logging::event;
 use crate::outbox;
-use crate::store::{self, NewNym, OutItem, Store, Tx};
+use crate::store::{self, Delayed, NewNym, OutItem, Store, Tx};
 
 /// What a committed decision left for after the commit.
 #[derive(Default)]
@@ -30,13 +30,13 @@ pub enum Applied {
 
 /// Apply `effects` with the rendered `items`. `digest` identifies this
 /// MTA delivery (None for held messages run again).
-pub fn apply(
+pub fn apply<I: Into<Delayed>>(
     store: &mut Store,
     cfg: &Config,
     now: i64,
     digest: Option<&[u8]>,
     effects: &Effects,
-    items: Vec<OutItem>,
+    items: Vec<I>,
 ) -> Result<Applied, Failure> {
     if !effects.commit && items.is_empty() {
         return Ok(Applied::Committed(Committed::default()));
@@ -168,8 +168,10 @@ pub fn apply(
             }
         }
     }
+    // Each item with its own wait (a Type I Latent-Time), in the same
+    // transaction as the decision that made it.
     for item in items {
-        outbox::queue(cfg, &tx, now, item, &mut done.mine)?;
+        outbox::queue_after(cfg, &tx, now, item.into(), &mut done.mine)?;
     }
     tx.commit()?;
     if roster_changed {

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::protocol::address::{
-    base_local, is_valid_nym_name, split_address, Responder, Service, CONFIRM, FORWARDED,
+    base_local, is_valid_nym_name, split_address, Responder, Service, CONFIRM, FORWARDED, REMAILER,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,9 @@ pub enum Route {
     /// An autoresponder (help@, list@, ...); whether it is on is for
     /// `handle::autoresp` to say.
     Responder { responder: Responder, domain: String },
+    /// `remailer@D`, the Type I remailer, when `[remailer] enabled`
+    /// (off, it is a reserved name and routes nowhere: 67).
+    Remailer { domain: String },
     /// A possible nym; whether it exists is for the store to say.
     Nym { local: String, domain: String },
     /// Not ours: another domain, a reserved name, no address at all.
@@ -36,6 +39,9 @@ pub fn route(cfg: &Config, recipient: &str) -> Route {
     }
     if let Some(service) = Service::from_local(local) {
         return Route::Service { service, domain };
+    }
+    if local == REMAILER && cfg.remailer.enabled {
+        return Route::Remailer { domain };
     }
     if FORWARDED.contains(&local) {
         return Route::Forward { domain };
@@ -102,6 +108,16 @@ mod tests {
             route(&cfg(), "nobody@nym.example"),
             Route::Responder { responder: Responder::Nobody, domain: "nym.example".into() }
         );
+    }
+
+    #[test]
+    fn remailer_routes_only_when_enabled() {
+        let mut c = cfg();
+        assert_eq!(route(&c, "remailer@nym.example"), Route::Nowhere);
+        c.remailer.enabled = true;
+        assert_eq!(route(&c, "Remailer@two.example"), Route::Remailer { domain: "two.example".into() });
+        assert_eq!(route(&c, "remailer+x@nym.example"), Route::Remailer { domain: "nym.example".into() });
+        assert_eq!(route(&c, "remailer@elsewhere.example"), Route::Nowhere);
     }
 
     #[test]

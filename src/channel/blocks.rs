@@ -9,15 +9,14 @@
 //! the Type I engine (an empty header and the body `<block
 //! text><payload>`). [`through`] also says what each copy costs, for the
 //! quota that `handle::inblocks` checks before anything is queued.
-//! [`run_engine`] is where those runs happen and their output (mail to
-//! the first remote hop, or a post) becomes outbox items in the same
-//! transaction as the decision. Until the engine (src/protocol/type1.rs)
-//! is connected it returns no items, so a delivery through a block is
-//! decided and recorded but not sent; [`committed`], called once the
-//! decision committed, logs `event=reply_block outcome=no_engine count=N`
-//! and, in debug builds with `NYMGATE_BLOCK_SPOOL_FOR_TEST=DIR`, writes
-//! each engine input to `DIR/*.block` so that the tests can read what
-//! would leave.
+//! [`run_engine`] is where those runs happen (through [`super::type1`])
+//! and their output (mail to the first remote hop, or a post) becomes
+//! outbox items, each due after its Latent-Time, in the same transaction
+//! as the decision; [`committed`], called once the decision committed,
+//! logs `event=reply_block outcome=<outcome> count=N` per outcome and
+//! `outcome=queued count=N` and, in debug builds with
+//! `NYMGATE_BLOCK_SPOOL_FOR_TEST=DIR`, writes each engine input to
+//! `DIR/*.block` so that the tests can read what went in.
 //!
 //! **Forms** ([`Form`]): in clear without `cryptrecv`; signed by the
 //! server and encrypted to the nym with a hidden key ID, armored, then the
@@ -33,12 +32,15 @@ use crate::config::Config;
 use crate::exit::Failure;
 use crate::handle::inblocks::{self, Form};
 use crate::handle::quota::Copy;
-use crate::handle::{Addressee, Blocks, Post, Wrapping};
+use crate::handle::remailer::Entry;
+use crate::handle::{Addressee, Blocks, Outcome, Post, Wrapping};
 use crate::openpgp::{self as pgp, PgpCert, ServerKey};
 use crate::protocol::article::notice;
 use crate::protocol::partial;
 use crate::protocol::reply_block::select;
-use crate::store::{OutItem, StoredBlock};
+use crate::store::{Delayed, StoredBlock};
+
+use super::type1::{self, Lists};
 
 /// One run of the Type I engine: a block and the payload appended to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,17 +229,60 @@ pub fn trailer(ends_with_newline: bool, received: std::time::SystemTime, to: &st
     .into_bytes()
 }
 
-/// Run the Type I engine on each message; its outputs are outbox items,
-/// queued in the decision's transaction. Not connected yet: see the
-/// module documentation.
-pub fn run_engine(_cfg: &Config, _msgs: &[BlockMessage]) -> Result<Vec<OutItem>, Failure> {
-    Ok(Vec::new())
+/// What the local runs of the Type I engine came to.
+#[derive(Debug, Default)]
+pub struct Runs {
+    /// The engine's inputs, one per selected block (and part).
+    pub msgs: Vec<BlockMessage>,
+    /// The outcome of each run (of the message itself, not of its cut
+    /// segments), for the log line.
+    pub outcomes: Vec<Outcome>,
+    /// The outbox items made, each with its Latent-Time; taken by
+    /// [`super::Rendered::into_items`].
+    pub items: Vec<Delayed>,
+    /// How many items the runs made in all.
+    pub queued: usize,
 }
 
-/// After the decision committed: note what went to the engine (the log
-/// line carries only a count) and, in debug builds, write each engine
-/// input into `NYMGATE_BLOCK_SPOOL_FOR_TEST` for the tests.
-pub fn committed(msgs: &[BlockMessage]) {
+/// Run the Type I engine on each message (REPLY-BLOCKS.md 7.2): an empty
+/// header, the body `<block text><payload>`, `pgp_only` and `middleman`
+/// skipped, every other limit and the block list applied. The outputs
+/// (mail to the first remote hop, or a post) are queued by the caller in
+/// the decision's transaction. The server key is read only if a block
+/// has a layer encrypted to it; if it cannot be read, the delivery
+/// defers (75) rather than lose the mail.
+///
+/// The outputs name the first hosted domain (`From: nobody@D`, the
+/// Message-ID) for every nym: the first hop learns which server, not which
+/// of its domains (and a [`BlockMessage`] does not say). The engine reads
+/// text: bytes that are not UTF-8 (8-bit mail in another charset, without
+/// `cryptrecv`) reach the first hop as U+FFFD.
+pub fn run_engine(cfg: &Config, msgs: Vec<BlockMessage>) -> Result<Runs, Failure> {
+    let mut runs = Runs { msgs, ..Runs::default() };
+    if runs.msgs.is_empty() {
+        return Ok(runs);
+    }
+    let domain = cfg.domains.first().cloned().unwrap_or_default();
+    let lists = Lists { blocklist: type1::blocklist(cfg)?, known: Vec::new() };
+    let mut crypto = type1::ServerCrypto::new(cfg, None);
+    for m in &runs.msgs {
+        let body = String::from_utf8_lossy(&m.body()).into_owned();
+        let (items, run) = type1::run(cfg, Entry::ReplyBlock, &domain, &[], &body, &lists, &mut crypto);
+        if crypto.failed() {
+            return Err(Failure::Temp(anyhow::anyhow!("server key unreadable for a reply-block layer")));
+        }
+        runs.outcomes.push(run.outcome());
+        runs.queued += items.len();
+        runs.items.extend(items);
+    }
+    Ok(runs)
+}
+
+/// After the decision committed: log what the runs came to (one line per
+/// outcome, counts only) and, in debug builds, write each engine input
+/// into `NYMGATE_BLOCK_SPOOL_FOR_TEST` for the tests.
+pub fn committed(runs: &Runs) {
+    let msgs = &runs.msgs;
     if msgs.is_empty() {
         return;
     }
@@ -252,7 +297,17 @@ pub fn committed(msgs: &[BlockMessage]) {
             }
         }
     }
-    log::info!("event=reply_block outcome=no_engine count={}", msgs.len());
+    let mut seen: Vec<(Outcome, usize)> = Vec::new();
+    for o in &runs.outcomes {
+        match seen.iter_mut().find(|(s, _)| s == o) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((*o, 1)),
+        }
+    }
+    for (o, n) in seen {
+        log::info!("event=reply_block outcome={o} count={n}");
+    }
+    log::info!("event=reply_block outcome=queued count={}", runs.queued);
 }
 
 #[cfg(test)]

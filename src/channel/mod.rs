@@ -4,6 +4,7 @@
 
 pub mod aam;
 pub mod blocks;
+pub mod type1;
 pub mod url;
 
 use crate::config::Config;
@@ -11,7 +12,7 @@ use crate::exit::Failure;
 use crate::handle::{Addressee, Post, Wrapping};
 use crate::openpgp::ServerKey;
 use crate::protocol::article::notice;
-use crate::store::OutItem;
+use crate::store::{Delayed, OutItem};
 
 /// Items ready for the outbox, and the runs of the Type I engine that
 /// posts through reply blocks need ([`blocks`]).
@@ -22,12 +23,13 @@ pub struct Rendered {
 
 impl Rendered {
     /// Everything for the outbox: the items, and what the Type I engine
-    /// makes of the block messages.
-    /// The block messages are returned for [`blocks::committed`].
-    pub fn into_items(self, cfg: &Config) -> Result<(Vec<OutItem>, Vec<blocks::BlockMessage>), Failure> {
-        let mut items = self.items;
-        items.extend(blocks::run_engine(cfg, &self.blocks)?);
-        Ok((items, self.blocks))
+    /// makes of the block messages (each with its Latent-Time). What the
+    /// runs came to is returned for [`blocks::committed`].
+    pub fn into_items(self, cfg: &Config) -> Result<(Vec<Delayed>, blocks::Runs), Failure> {
+        let mut items: Vec<Delayed> = self.items.into_iter().map(Delayed::from).collect();
+        let mut runs = blocks::run_engine(cfg, self.blocks)?;
+        items.append(&mut runs.items);
+        Ok((items, runs))
     }
 }
 

@@ -175,8 +175,8 @@ address = "root@localhost"
 # The Type I ("cypherpunk") remailer at remailer@ of every hosted domain
 # (REPLY-BLOCKS.md section 10). Off: mail to remailer@ is refused (exit 67).
 # Reply blocks of nyms run through the same engine whatever this says.
-# In this version the engine is built and tested but not yet served:
-# remailer@ is refused (67) whatever `enabled` says, until it is wired in.
+# On, this server relays anonymous mail for anyone: read "The Type I
+# remailer" in docs/operators.md first.
 enabled = false
 # Only messages with at least one layer encrypted to the server key.
 pgp_only = true

@@ -143,11 +143,13 @@ pub fn decide(v: &View, a: &Asked, to: &str, f: &Facts) -> Decision {
         Responder::List | Responder::Used => {
             let mut names: Vec<String> = f.names.to_vec();
             names.extend(reserved_names(v));
-            names.sort();
-            names.dedup();
+            // Sorted as the lines read: `remailer-key@` before `remailer@`.
+            let mut lines: Vec<String> = names.iter().map(|n| format!("{n}@{d}\n")).collect();
+            lines.sort();
+            lines.dedup();
             let mut t = format!("Names in use at {d}:\n\n");
-            for n in names {
-                t.push_str(&format!("{n}@{d}\n"));
+            for l in lines {
+                t.push_str(&l);
             }
             ("Names in use", format!("Names in use at {d}"), t)
         }

@@ -9,6 +9,7 @@
 //! of the protocol is a plain unit test here.
 
 pub mod autoresp;
+pub mod block_check;
 pub mod confirm;
 pub mod create;
 pub mod forward;

@@ -43,6 +43,24 @@ pub mod keys {
     pub const CREATE_WITH_DELETE: &str = "create-with-delete";
     pub const BAD_SIGNATURE: &str = "bad-signature";
     pub const SIGNATURE_DATE: &str = "signature-date";
+    pub const REPLY_BLOCK_INVALID: &str = "reply-block-invalid";
+    pub const REPLY_BLOCK_REFUSED: &str = "reply-block-refused";
+    pub const REPLY_BLOCK_LOOP: &str = "reply-block-loop";
+}
+
+/// The 6.1 verdict of the Type I engine on a supplied block, as the
+/// problem the reply lists (`None`: the block is good).
+pub fn block_problem(c: super::remailer::BlockCheck) -> Option<Problem> {
+    use super::remailer::BlockCheck as C;
+    match c {
+        C::Good => None,
+        C::Invalid => Some(Problem::new(
+            keys::REPLY_BLOCK_INVALID,
+            "A reply block must name exactly one destination (Anon-To:, Anon-Post-To: or Null:) that this server can read",
+        )),
+        C::Refused => Some(Problem::new(keys::REPLY_BLOCK_REFUSED, "A reply block sends to an address this server refuses")),
+        C::Loop => Some(Problem::new(keys::REPLY_BLOCK_LOOP, "A reply block sends straight back to the nym itself")),
+    }
 }
 
 /// A key from `Public-Key:` as the shell checked it.
@@ -85,8 +103,7 @@ pub struct ConfigInput {
     /// key it brings).
     pub key_sig: Option<Sig>,
     /// The Type I engine's verdict on each supplied block (6.1:
-    /// `reply-block-invalid`, `-refused`, `-loop`); empty until the engine
-    /// is connected.
+    /// `reply-block-invalid`, `-refused`, `-loop`; see [`block_problem`]).
     pub block_checks: Vec<Option<Problem>>,
     /// A fresh cookie, should a pending set be made.
     pub cookie: String,

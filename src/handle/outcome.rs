@@ -122,6 +122,7 @@ outcomes! {
     PastedFieldDropped => "pasted_field_dropped",
     EncryptKeyFailed => "encrypt_key_failed",
     RemailerRequestDropped => "remailer_request_dropped",
+    MessageTooLarge => "message_too_large",
     // Autoresponders (section 11).
     Answered => "answered",
     ReplySuppressed => "reply_suppressed",

@@ -8,6 +8,7 @@
 
 use rand::RngCore;
 
+pub use super::block_check::{check_block, BlockCheck};
 use super::Outcome;
 use crate::config::Config;
 use crate::protocol::type1::{self as t1, Directive};
@@ -927,6 +928,41 @@ mod tests {
         assert!(
             s.contains("Comments: This message was remailed anonymously. Report abuse to abuse@r1.test\n")
         );
+    }
+
+    fn check(t: &T, block: &str) -> BlockCheck {
+        let env = Env {
+            cfg: &t.cfg,
+            policy: &t.policy,
+            domain: "nym.test",
+            now: t.now,
+            blocklist: &t.blocklist,
+            known: &t.known,
+        };
+        let mut c = Fake { decrypted: 0 };
+        check_block(&env, block, "quill@nym.test", &mut c, &mut StepRng::new(1, 1))
+    }
+
+    #[test]
+    fn block_check_6_1_one_destination_not_blocked_not_the_nym_itself() {
+        let mut t = T::new();
+        t.blocklist = vec!["@quiet.test".into()];
+        assert_eq!(check(&t, "::\nAnon-To: remailer@r1.test\n\n"), BlockCheck::Good);
+        assert_eq!(
+            check(&t, &format!("::\nEncrypted: PGP\n\n{}", wrap("Anon-To: a@b.test\n\n"))),
+            BlockCheck::Good
+        );
+        assert_eq!(check(&t, "::\nNull:\n\n"), BlockCheck::Good);
+        assert_eq!(check(&t, "just text\n\n"), BlockCheck::Invalid);
+        assert_eq!(check(&t, "::\nAnon-To: a@b.test\nPost-To: alt.test\n\n"), BlockCheck::Invalid);
+        assert_eq!(
+            check(&t, "::\nEncrypted: PGP\n\n-----BEGIN PGP MESSAGE-----\nBAD\n-----END PGP MESSAGE-----\n"),
+            BlockCheck::Invalid
+        );
+        assert_eq!(check(&t, "::\nAnon-To: x@quiet.test\n\n"), BlockCheck::Refused);
+        assert_eq!(check(&t, "::\nAnon-To: Quill@nym.test\n\n"), BlockCheck::Loop);
+        assert_eq!(check(&t, "::\nAnon-To: quill+x@NYM.test\n\n"), BlockCheck::Loop);
+        assert_eq!(check(&t, "::\nAnon-To: quill@other.test\n\n"), BlockCheck::Good);
     }
 
     #[test]

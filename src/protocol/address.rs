@@ -57,20 +57,32 @@ impl Service {
 /// reply-block set (REPLY-BLOCKS.md section 6.3).
 pub const CONFIRM: &str = "confirm";
 
+/// The local part of the Type I remailer, `remailer@D` (REPLY-BLOCKS.md
+/// section 10), served when `[remailer] enabled`; reserved either way.
+pub const REMAILER: &str = "remailer";
+
 /// Role addresses that reach the operator (RFC 5321 requires postmaster;
 /// every article names abuse@ for complaints). Mail to them is forwarded
 /// to the configured operator address.
 pub const FORWARDED: &[&str] = &["postmaster", "abuse"];
 
-/// The server key's User IDs for `domains`, one per service and domain.
+/// The server key's User IDs for `domains`, one per service and domain,
+/// and `remailer@D` (REPLY-BLOCKS.md 10.1: Type I clients look the key up
+/// by the remailer's address; the key is the same).
 pub fn server_user_ids(domains: &[String]) -> Vec<String> {
     let mut v = Vec::new();
     for d in domains {
         for s in Service::ALL.iter().filter(|s| s.in_server_key()) {
             v.push(format!("{} <{}@{d}>", s.key_name(), s.local()));
         }
+        v.push(remailer_user_id(d));
     }
     v
+}
+
+/// The server key's User ID for the Type I remailer of `domain`.
+pub fn remailer_user_id(domain: &str) -> String {
+    format!("nymgate Remailer <{REMAILER}@{domain}>")
 }
 
 /// Local parts that can never be nyms (PROTOCOL.md section 1), besides the
@@ -90,6 +102,7 @@ pub const RESERVED: &[&str] = &[
     "noreply",
     "no-reply",
     CONFIRM,
+    REMAILER,
 ];
 
 /// Whether `local` is reserved: a service, a built-in name, or one of the
@@ -219,13 +232,15 @@ mod tests {
             assert_eq!(Responder::from_local(&r.local().to_ascii_uppercase()), Some(*r));
         }
         assert!(is_reserved("used", &[]) && is_reserved("remailer-key", &[]));
+        assert!(is_reserved("remailer", &[]) && is_reserved("Remailer", &[]));
         assert_eq!(Responder::from_local("alice"), None);
     }
 
     #[test]
     fn server_key_has_a_user_id_per_service_and_domain() {
         let ids = server_user_ids(&["a.example".into(), "b.example".into()]);
-        assert_eq!(ids.len(), 6);
+        assert_eq!(ids.len(), 8);
+        assert!(ids.contains(&"nymgate Remailer <remailer@b.example>".to_string()));
         assert!(ids.contains(&"nymgate Config <config@a.example>".to_string()));
         assert!(ids.contains(&"nymgate URL retrieval <url@b.example>".to_string()));
     }

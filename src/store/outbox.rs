@@ -21,6 +21,21 @@ pub struct OutItem {
     pub nym: Option<i64>,
 }
 
+/// An item on its way into the outbox, with the seconds it waits before
+/// the `[delivery]` latency is added: a Type I remailer's Latent-Time
+/// (REPLY-BLOCKS.md 10.10), 0 for everything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delayed {
+    pub item: OutItem,
+    pub delay: i64,
+}
+
+impl From<OutItem> for Delayed {
+    fn from(item: OutItem) -> Delayed {
+        Delayed { item, delay: 0 }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     News,

@@ -3,6 +3,7 @@
 mod attacks;
 mod autoresp;
 mod bad_input;
+mod chain;
 mod faults;
 mod hostile;
 mod inblocks;
@@ -11,6 +12,8 @@ mod lifecycle;
 mod nym_commands;
 mod operator;
 mod outbox;
+mod remailer;
+mod remailer_blocks;
 mod rotation;
 mod send;
 mod url;

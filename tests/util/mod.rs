@@ -4,6 +4,7 @@
 //! helpers the client tests use around `nym` (`nym`, `gpg`, spools,
 //! Maildir).
 
+pub mod chain;
 pub mod mail;
 pub mod news;
 pub mod socks;

@@ -1,0 +1,247 @@
+//! A chain of Type I hops on one machine (REPLY-BLOCKS.md section 13):
+//! `R1` (`r1.test`: middleman, pgp_only, known_remailers naming
+//! `remailer@r2.test`) and `R2` (`r2.test`: neither), each its own
+//! nymgate instance with its own key, joined by the router of
+//! tests/util/chain.rs, ending at a capture for `box.test`. The onion is
+//! built inside out with real gpg, an `Encrypt-Key` per hop.
+
+use crate::util::chain::{Chain, Hop};
+use crate::util::Gpg;
+use std::fs;
+
+const PAYLOAD: &str = "the payload: only quill reads this\n";
+
+/// R1 and R2 as section 13 sets them up, and a GnuPG with both keys.
+fn chain() -> (Chain, Gpg) {
+    let mut c = Chain::new();
+    let r1 = c.add("r1.test", true);
+    let known = r1.dir.path().join("known-remailers");
+    fs::write(&known, "remailer@r2.test\n").unwrap();
+    r1.set("remailer", "known_remailers", &format!("{:?}", known.display().to_string()));
+    let r2 = c.add("r2.test", true);
+    r2.set("remailer", "middleman", "false");
+    r2.set("remailer", "pgp_only", "false");
+    let g = Gpg::new();
+    g.import(&c.server("r1.test").key_export());
+    g.import(&c.server("r2.test").key_export());
+    (c, g)
+}
+
+fn pgp(g: &Gpg, domain: &str, plain: &str) -> String {
+    String::from_utf8(g.encrypt(&format!("remailer@{domain}"), plain.as_bytes())).unwrap()
+}
+
+/// The two-hop onion of section 13, entered at R1, with the payload.
+fn onion(g: &Gpg) -> String {
+    let p2 = "::\nAnon-To: quill@box.test\nEncrypt-Key: k2\n\n##\nSubject: tag-7f3a\n\n";
+    let p1 = format!(
+        "::\nAnon-To: remailer@r2.test\nEncrypt-Key: k1\n\n::\nEncrypted: PGP\n\n{}\n**\n",
+        pgp(g, "r2.test", p2)
+    );
+    format!("::\nEncrypted: PGP\n\n{}\n**\n{PAYLOAD}", pgp(g, "r1.test", &p1))
+}
+
+/// Decrypt the armored message after the first `**` line with `pass`.
+fn peel(g: &Gpg, text: &str, pass: &str) -> String {
+    let at = text.find("**\n-----BEGIN PGP MESSAGE-----").unwrap_or_else(|| panic!("no ** layer in {text}"));
+    let o = g.decrypt_pass(&text.as_bytes()[at + 3..], pass);
+    assert!(o.ok, "{}", o.stderr);
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// What is left after `**` lines (and the blank lines around them).
+fn skip_stars(text: &str) -> String {
+    let mut t = text;
+    loop {
+        let trimmed = t.trim_start_matches('\n');
+        match trimmed.strip_prefix("**\n") {
+            Some(rest) => t = rest,
+            None => return trimmed.to_string(),
+        }
+    }
+}
+
+#[test]
+fn a_gpg_onion_travels_r1_and_r2_to_the_box_changing_at_each_hop() {
+    let (mut c, g) = chain();
+    let msg = format!(
+        "Received: from sender-host.outside.test\nFrom: Sender <sender@outside.test>\nTo: remailer@r1.test\nSubject: hello\nMessage-ID: <first@outside.test>\n\n{}",
+        onion(&g)
+    );
+    let (code, log) = c.inject("remailer@r1.test", "sender@outside.test", msg.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("event=remailer outcome=remailed"), "{log}");
+    let hops = c.route(0);
+    // R1 -> R2, then R2 -> the box: nothing else moved.
+    let path: Vec<(&str, &str)> =
+        hops.iter().map(|h| (h.from_instance.as_str(), h.env_to.as_str())).collect();
+    assert_eq!(path, [("r1.test", "remailer@r2.test"), ("r2.test", "quill@box.test")], "{hops:#?}");
+    assert!(hops[0].log.contains("event=remailer outcome=remailed"), "{}", hops[0].log);
+    let (mid, last): (&Hop, &Hop) = (&hops[0], &hops[1]);
+    assert_eq!(c.captured().len(), 1);
+    // Each hop sends from its own nobody@ and names only itself.
+    assert_eq!(mid.env_from, "nobody@r1.test");
+    assert_eq!(last.env_from, "nobody@r2.test");
+    assert_eq!(last.field("From").as_deref(), Some("Anonymous <nobody@r2.test>"));
+    assert_eq!(last.field("Subject").as_deref(), Some("tag-7f3a"));
+    let id = last.field("Message-ID").unwrap();
+    let hexpart =
+        id.strip_prefix('<').and_then(|i| i.strip_suffix("@r2.test>")).unwrap_or_else(|| panic!("{id}"));
+    assert!(hexpart.len() == 32 && hexpart.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_ne!(mid.field("Message-ID"), last.field("Message-ID"));
+    assert_ne!(mid.field("Message-ID").as_deref(), Some("<first@outside.test>"));
+    for h in [mid, last] {
+        assert!(!h.mail.contains("Received:"), "a Received trail: {}", h.mail);
+        for earlier in ["outside.test", "sender-host", "hello"] {
+            assert!(!h.mail.contains(earlier), "{earlier} in {}", h.mail);
+        }
+    }
+    assert!(!last.mail.contains("r1.test"), "R1 named at the end: {}", last.mail);
+    // The payload bytes differ at each hop, and only the end holder's
+    // passphrases open them.
+    let bodies = [c.hops[0].body(), mid.body(), last.body()];
+    assert!(bodies[0] != bodies[1] && bodies[1] != bodies[2] && bodies[0] != bodies[2]);
+    assert!(!mid.body().contains(PAYLOAD.trim()) && !last.body().contains(PAYLOAD.trim()));
+    assert!(!mid.body().contains(&bodies[0][bodies[0].len() - 200..]));
+    let after_k2 = skip_stars(&peel(&g, last.body(), "k2"));
+    let after_k1 = peel(&g, &format!("**\n{after_k2}"), "k1");
+    assert_eq!(skip_stars(&after_k1), PAYLOAD);
+}
+
+#[test]
+fn r1_as_middleman_passes_only_to_known_remailers_and_only_encrypted_mail() {
+    let (mut c, g) = chain();
+    // A layer for R1 that names the box directly: a middleman does not exit.
+    let direct =
+        format!("::\nEncrypted: PGP\n\n{}", pgp(&g, "r1.test", "::\nAnon-To: quill@box.test\n\nx\n"));
+    let (code, log) =
+        c.inject("remailer@r1.test", "s@outside.test", format!("Subject: x\n\n{direct}").as_bytes());
+    assert_eq!(code, 0);
+    assert!(log.contains("outcome=middleman_refused"), "{log}");
+    // A clear message to R1 (pgp_only): dropped; the same to R2 goes on.
+    let clear = "Subject: x\n\n::\nAnon-To: quill@box.test\n\nclear\n";
+    let (_, log) = c.inject("remailer@r1.test", "s@outside.test", clear.as_bytes());
+    assert!(log.contains("outcome=pgp_only_dropped"), "{log}");
+    assert!(c.route(0).is_empty());
+    let (_, log) = c.inject("remailer@r2.test", "s@outside.test", clear.as_bytes());
+    assert!(log.contains("outcome=remailed"), "{log}");
+    let hops = c.route(0);
+    assert_eq!(hops.len(), 1);
+    assert_eq!(hops[0].body(), "clear\n");
+}
+
+/// The reply block of section 13, built inside out with gpg: N runs its
+/// first level locally, R1 and R2 each open their layer, and each adds an
+/// `Encrypt-Key` layer of its own over what follows.
+fn reply_block(g: &Gpg) -> String {
+    let p2 = "::\nAnon-To: quill@box.test\nEncrypt-Key: k2\n\n##\nSubject: tag-7f3a\n\n";
+    let p1 = format!(
+        "::\nAnon-To: remailer@r2.test\nEncrypt-Key: k1\n\n::\nEncrypted: PGP\n\n{}\n**\n",
+        pgp(g, "r2.test", p2)
+    );
+    format!("::\nAnon-To: remailer@r1.test\n\n::\nEncrypted: PGP\n\n{}\n**\n", pgp(g, "r1.test", &p1))
+}
+
+/// What the box got, opened as the holder does: k2, k1, then the nym key
+/// (the server's signature must be good).
+fn open_at_the_box(g: &Gpg, hop: &Hop) -> String {
+    let after_k2 = skip_stars(&peel(g, hop.body(), "k2"));
+    let after_k1 = skip_stars(&peel(g, &format!("**\n{after_k2}"), "k1"));
+    let o = g.decrypt(after_k1.as_bytes());
+    assert!(o.ok && o.stderr.contains("Good signature"), "{}", o.stderr);
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn a_nym_created_with_a_reply_block_is_told_through_n_r1_r2_and_confirms() {
+    let (mut c, g) = chain();
+    c.add("nym.test", false);
+    g.import(&c.server("nym.test").key_export());
+    g.gen_modern("quill@nym.test");
+    let key = String::from_utf8(g.export("quill@nym.test")).unwrap();
+    let text = format!(
+        "Config:\nFrom: quill\nNym-Commands: create +acksend\nPublic-Key:\n{key}Reply-Block:\n{}",
+        reply_block(&g)
+    );
+    let armored =
+        String::from_utf8(g.sign_encrypt("config@nym.test", "quill@nym.test", text.as_bytes())).unwrap();
+    let req = format!("From: someone@outside.test\nTo: config@nym.test\nSubject: new\n\n{armored}");
+    let (code, log) = c.inject("config@nym.test", "someone@outside.test", req.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("event=reply_block outcome=remailed count=1"), "{log}");
+    let hops = c.route(0);
+    let path: Vec<(&str, &str)> =
+        hops.iter().map(|h| (h.from_instance.as_str(), h.env_to.as_str())).collect();
+    assert_eq!(
+        path,
+        [("nym.test", "remailer@r1.test"), ("r1.test", "remailer@r2.test"), ("r2.test", "quill@box.test")],
+        "{hops:#?}"
+    );
+    // The payload bytes differ at each hop; no hop names the nym, and the
+    // end names neither N nor R1.
+    let bodies: Vec<&str> = hops.iter().map(|h| h.body()).collect();
+    assert!(bodies[0] != bodies[1] && bodies[1] != bodies[2] && bodies[0] != bodies[2]);
+    for h in &hops {
+        assert!(!h.mail.contains("quill@nym.test") && !h.mail.contains("Received:"), "{}", h.mail);
+    }
+    let end = &hops[2];
+    assert!(!end.mail.contains("nym.test") && !end.mail.contains("r1.test"), "{}", end.mail);
+    assert_eq!(end.field("From").as_deref(), Some("Anonymous <nobody@r2.test>"));
+    assert_eq!(end.field("Subject").as_deref(), Some("tag-7f3a"));
+    let notice = open_at_the_box(&g, end);
+    let cookie = notice
+        .lines()
+        .find_map(|l| l.strip_prefix("Reply-To: confirm+"))
+        .and_then(|l| l.strip_suffix("@nym.test"))
+        .unwrap_or_else(|| panic!("no confirm+ address: {notice}"))
+        .to_string();
+    assert!(cookie.len() == 32 && cookie.bytes().all(|b| b.is_ascii_hexdigit()), "{cookie}");
+    // The holder confirms by mail to the cookie address; the block is
+    // active and says so through the chain.
+    let rcpt = format!("confirm+{cookie}@nym.test");
+    let (code, log) = c.inject(&rcpt, "anyone@outside.test", b"Subject: yes\n\nconfirm\n");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("outcome=confirmed"), "{log}");
+    let hops = c.route(0);
+    assert_eq!(hops.len(), 3, "{hops:#?}");
+    assert_eq!(hops[2].env_to, "quill@box.test");
+    assert!(open_at_the_box(&g, &hops[2]).contains("Reply block confirmed"));
+    // The Message-IDs of the two notices at the box differ.
+    assert_ne!(hops[2].field("Message-ID"), end.field("Message-ID"));
+}
+
+#[test]
+fn a_badly_signed_config_with_four_chained_blocks_gets_one_reply_at_the_box() {
+    let (mut c, g) = chain();
+    c.add("nym.test", false);
+    g.import(&c.server("nym.test").key_export());
+    g.gen_modern("quill@nym.test");
+    g.gen_modern("mallory@nym.test");
+    let key = String::from_utf8(g.export("quill@nym.test")).unwrap();
+    let blocks: String = (0..4).map(|_| format!("Reply-Block:\n{}", reply_block(&g))).collect();
+    let text = format!("Config:\nFrom: quill\nNym-Commands: create\nPublic-Key:\n{key}{blocks}");
+    // Signed by another key than the one it brings.
+    let armored =
+        String::from_utf8(g.sign_encrypt("config@nym.test", "mallory@nym.test", text.as_bytes())).unwrap();
+    let req = format!("From: someone@outside.test\nTo: config@nym.test\nSubject: new\n\n{armored}");
+    let (code, log) = c.inject("config@nym.test", "someone@outside.test", req.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("outcome=refused"), "{log}");
+    c.route(0);
+    let boxed = c.captured();
+    assert_eq!(boxed.len(), 1, "one reply, through the first block only");
+    assert!(open_at_the_box(&g, boxed[0]).contains("[bad-signature]"));
+}
+
+#[test]
+fn a_last_hop_to_a_missing_nym_is_refused_there_and_the_router_records_it() {
+    let (mut c, _g) = chain();
+    c.add("nym.test", false);
+    let clear = "Subject: x\n\n::\nAnon-To: nobody-here@nym.test\n\nx\n";
+    let (code, _) = c.inject("remailer@r2.test", "s@outside.test", clear.as_bytes());
+    assert_eq!(code, 0);
+    let hops = c.route_any();
+    assert_eq!(hops.len(), 1, "{hops:#?}");
+    assert_eq!((hops[0].env_to.as_str(), hops[0].exit), ("nobody-here@nym.test", Some(67)));
+    assert!(c.captured().is_empty());
+}
