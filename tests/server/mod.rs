@@ -6,6 +6,7 @@ mod bad_input;
 mod faults;
 mod hostile;
 mod interop_gpg;
+mod interop_nymalias;
 mod lifecycle;
 mod nym_commands;
 mod operator;
