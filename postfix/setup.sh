@@ -77,7 +77,7 @@ set_param relay_domains "$domains"
 # The regexp map after the table lets it through where the delimiter is
 # another character or empty, since a texthash table holds no patterns and
 # nymgate keeps the cookies only as hashes. Inline regexp needs Postfix 3.7.
-set_param relay_recipient_maps "texthash:$TABLE, regexp:{ {/^confirm\+[0-9a-f]{32}@($cookie_domains)\$/ OK} }"
+set_param relay_recipient_maps "texthash:$TABLE, regexp:{ {/^confirm\+[0-9a-f]{32}@($cookie_domains)\$\$/ OK} }"
 
 # "alice+tag@" is looked up, and delivered, as alice@. Debian's main.cf
 # already sets "+".
