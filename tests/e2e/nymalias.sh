@@ -135,28 +135,31 @@ EOF
 
     step "4g. the autoresponders through Postfix: help@ once, not to a null sender nor X-Loop; remailer-key@"
     local m1 m2 m3 m4 x
+    # Answers go only to addresses with a dotted domain: the outsider's
+    # mailbox by the host name Postfix delivers locally for.
+    local asker=$OUTSIDER@mx.e2e.test
     m1=help-$(rand)
-    mail_file "$STATE/help1.eml" "$OUTSIDER@localhost" "help@$DOMAIN" "$m1" "$STATE/unknown.txt"
-    qid=$(smtp 25 "$OUTSIDER@localhost" "help@$DOMAIN" "$STATE/help1.eml")
+    mail_file "$STATE/help1.eml" "$asker" "help@$DOMAIN" "$m1" "$STATE/unknown.txt"
+    qid=$(smtp 25 "$asker" "help@$DOMAIN" "$STATE/help1.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<help@$DOMAIN>, relay=nymgate,.* status=sent" 60
     ok "help@: $(postfix_log_of "$qid" "help@$DOMAIN")"
     # Would be answered to the From: address, were it not for the null
     # envelope sender (a bounce) ...
     m2=help-$(rand)
-    mail_file "$STATE/help2.eml" "$OUTSIDER@localhost" "help@$DOMAIN" "$m2" "$STATE/unknown.txt"
+    mail_file "$STATE/help2.eml" "$asker" "help@$DOMAIN" "$m2" "$STATE/unknown.txt"
     qid=$(smtp 25 "" "help@$DOMAIN" "$STATE/help2.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<help@$DOMAIN>, relay=nymgate,.* status=sent" 60
     # ... or the X-Loop naming the hosted domain (our own answer come back).
     m3=help-$(rand)
-    mail_file "$STATE/help3.eml" "$OUTSIDER@localhost" "help@$DOMAIN" "$m3" "$STATE/unknown.txt"
+    mail_file "$STATE/help3.eml" "$asker" "help@$DOMAIN" "$m3" "$STATE/unknown.txt"
     sed -i "1i X-Loop: $DOMAIN" "$STATE/help3.eml"
-    qid=$(smtp 25 "$OUTSIDER@localhost" "help@$DOMAIN" "$STATE/help3.eml")
+    qid=$(smtp 25 "$asker" "help@$DOMAIN" "$STATE/help3.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<help@$DOMAIN>, relay=nymgate,.* status=sent" 60
     # A last ordinary request: once its answer is in, any answer to the two
     # before it would be too (each was handed to Postfix before nymgate exited).
     m4=help-$(rand)
-    mail_file "$STATE/help4.eml" "$OUTSIDER@localhost" "help@$DOMAIN" "$m4" "$STATE/unknown.txt"
-    qid=$(smtp 25 "$OUTSIDER@localhost" "help@$DOMAIN" "$STATE/help4.eml")
+    mail_file "$STATE/help4.eml" "$asker" "help@$DOMAIN" "$m4" "$STATE/unknown.txt"
+    qid=$(smtp 25 "$asker" "help@$DOMAIN" "$STATE/help4.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<help@$DOMAIN>, relay=nymgate,.* status=sent" 60
     wait_for "/var/mail/$OUTSIDER" "^> Subject: $m4" 60
     for x in "$m1:1" "$m2:0" "$m3:0" "$m4:1"; do
@@ -175,8 +178,8 @@ EOF
     for k in off on; do
         [ "$k" = on ] && helper toml-set "$NYMGATE_CONFIG" 'remailer.enabled=true'
         x=key-$(rand)
-        mail_file "$STATE/key-$k.eml" "$RCPT_USER@localhost" "remailer-key@$DOMAIN" "$x" "$STATE/unknown.txt"
-        qid=$(smtp 25 "$RCPT_USER@localhost" "remailer-key@$DOMAIN" "$STATE/key-$k.eml")
+        mail_file "$STATE/key-$k.eml" "$RCPT_USER@mx.e2e.test" "remailer-key@$DOMAIN" "$x" "$STATE/unknown.txt"
+        qid=$(smtp 25 "$RCPT_USER@mx.e2e.test" "remailer-key@$DOMAIN" "$STATE/key-$k.eml")
         wait_for "$POSTFIX_LOG" "$qid: to=<remailer-key@$DOMAIN>, relay=nymgate,.* status=sent" 60
         wait_for "/var/mail/$RCPT_USER" "^> Subject: $x" 60
         mbox_with "/var/mail/$RCPT_USER" "Subject: $x" >"$STATE/key-$k.reply"
