@@ -46,7 +46,7 @@ pub struct Ctx<'a> {
 }
 
 /// How often a decision is taken again when a guard saw it race.
-const MAX_RETRIES: usize = 8;
+pub(crate) const MAX_RETRIES: usize = 8;
 
 /// `deliver`: one message from the MTA, sender unknown.
 pub fn deliver(cfg: &Config, recipient: &str, input: impl std::io::Read) -> Result<Done, Failure> {
@@ -79,9 +79,9 @@ pub fn deliver_from(
             // Mail to a nym, the bulk of the traffic: encrypted while it is
             // read, so memory stays near the size of the article alone.
             let mut ctx = Ctx::open(cfg)?;
-            let ext =
-                crate::protocol::address::split_address(recipient).is_some_and(|(l, _)| l.contains('+'));
-            let result = inbound(&mut ctx, &local, &domain, ext, &mut input, true);
+            let ext = crate::protocol::address::split_address(recipient)
+                .and_then(|(l, _)| l.split_once('+').map(|(_, e)| e.to_string()));
+            let result = inbound(&mut ctx, &local, &domain, ext.as_deref(), &mut input, true);
             outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
@@ -184,7 +184,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Apply a decision whose posts are already rendered.
-    fn record(
+    pub(crate) fn record(
         &mut self,
         digest: Option<&[u8]>,
         d: &Decision,
@@ -195,7 +195,7 @@ impl<'a> Ctx<'a> {
 
     /// Apply a decision with its rendered posts; what went to the Type I
     /// engine is noted once the decision committed.
-    fn record_rendered(
+    pub(crate) fn record_rendered(
         &mut self,
         digest: Option<&[u8]>,
         d: &Decision,
@@ -266,18 +266,23 @@ fn secs(t: Option<SystemTime>) -> Option<i64> {
     t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64)
 }
 
-/// Mail to a nym, encrypted as it is read. `dedup` records the delivery
-/// digest so that an MTA retry after a crash posts nothing twice.
+/// Mail to a nym, encrypted as it is read (through its reply blocks:
+/// [`crate::deliver_blocks`]). `dedup` records the delivery digest so
+/// that an MTA retry after a crash posts nothing twice.
 fn inbound<R: Read>(
     ctx: &mut Ctx,
     local: &str,
     domain: &str,
-    ext: bool,
+    ext: Option<&str>,
     input: &mut MessageReader<R>,
     dedup: bool,
 ) -> Result<Done, Failure> {
     let nym = store::nym_by_address(&ctx.store, local, domain)?;
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
+    if let Some(d) = nym.as_ref().and_then(|n| handle::inblocks::refusal(&view, n)) {
+        input.drain();
+        return Err(crate::deliver_blocks::charge_refusal(ctx, local, domain, d));
+    }
     let d = match handle::inbound::decide(&view, nym) {
         Ok(d) => d,
         Err(f) => {
@@ -291,12 +296,16 @@ fn inbound<R: Read>(
     // nobcc (REPLY-BLOCKS.md 7.5): the header is read first, then the
     // message is read on from where it stopped.
     let mut header = Vec::new();
-    if handle::inbound::needs_recipients(n, ext) {
-        read_header(input, &mut header)?;
+    if handle::inbound::needs_recipients(n, ext.is_some()) {
+        crate::deliver_blocks::read_header(input, &mut header)?;
         if !handle::inbound::names_recipient(&header, &n.address()) {
             input.drain();
             return Err(Failure::NoBcc);
         }
+    }
+    if n.via_blocks() {
+        let n = (**n).clone();
+        return crate::deliver_blocks::inbound(ctx, n, ext, header, input, dedup);
     }
     let mut input_rest = std::io::Read::chain(&header[..], &mut *input);
     // Relayed mail: signed without the notice mark.
@@ -426,7 +435,7 @@ fn capability(cfg: &Config, domain: &str) -> String {
     })
 }
 
-fn finish(ctx: &mut Ctx, d: &Decision, c: record::Committed) -> Done {
+pub(crate) fn finish(ctx: &mut Ctx, d: &Decision, c: record::Committed) -> Done {
     ctx.mine.extend(c.mine);
     ctx.replays.extend(c.held);
     Done { event: d.event, outcome: c.outcome.unwrap_or(d.outcome) }
@@ -570,29 +579,6 @@ fn key_offer(ctx: &Ctx, block: &[u8]) -> Result<KeyOffer, Failure> {
         refresh,
     });
     Ok(if too_large { KeyOffer::TooLarge(offered) } else { KeyOffer::Valid(offered) })
-}
-
-/// Most header bytes read ahead for the `nobcc` check.
-const MAX_HEADER: usize = 256 * 1024;
-
-/// Read the message header (up to its blank line, at most
-/// [`MAX_HEADER`] bytes) into `out`; what was read stays part of the
-/// message (the caller chains it in front of the rest).
-fn read_header<R: Read>(input: &mut MessageReader<R>, out: &mut Vec<u8>) -> Result<(), Failure> {
-    let mut buf = [0u8; 4096];
-    while out.len() < MAX_HEADER {
-        let n = input.read(&mut buf).map_err(|e| Failure::Temp(e.into()))?;
-        if n == 0 {
-            break;
-        }
-        let from = out.len().saturating_sub(3);
-        out.extend_from_slice(&buf[..n]);
-        let tail = &out[from..];
-        if tail.windows(2).any(|w| w == b"\n\n") || tail.windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// Mail to `confirm[+COOKIE]@D` (REPLY-BLOCKS.md 6.3).

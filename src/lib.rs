@@ -10,6 +10,7 @@
 //! - [`ingest`]: reading the message from the MTA
 //! - [`route`]: which service or nym a recipient is
 //! - [`deliver`]: the shell of `nymgate deliver` that runs the steps
+//! - [`deliver_blocks`]: its part for mail to a nym with reply blocks
 //! - [`handle`]: the decisions, pure (no SQL, no OpenPGP, no I/O)
 //! - [`channel`]: how a payload reaches a nym (articles, encryption)
 //! - [`record`]: applies a decision in one transaction
@@ -34,6 +35,7 @@ pub mod client;
 pub mod config;
 pub mod cover;
 pub mod deliver;
+pub mod deliver_blocks;
 pub mod exit;
 pub mod handle;
 pub mod ingest;

@@ -146,6 +146,7 @@ pub fn apply(
                 done.held.extend(store::held_for(&tx, keyids, now)?);
             }
             Change::Units { id, day, count } => store::set_units(&tx, *id, *day, *count)?,
+            Change::AddFlags { id, bits } => store::add_flags(&tx, *id, *bits)?,
             Change::AutoReplied { key } => store::autoreply_insert(&tx, key, now)?,
             Change::QueueUrl { request } => {
                 store::url_enqueue(&tx, request, now)?;
@@ -191,6 +192,9 @@ fn holds(tx: &Tx, g: &Guard) -> Result<bool, Failure> {
             store::send_counters(tx, fingerprint)? == Some((*day, *count, *told))
         }
         Guard::UrlQuota { since, max } => store::url_count_since(tx, *since)? < *max as i64,
+        Guard::Units { id, day, count, flags } => {
+            store::units_and_flags(tx, *id)? == Some((*day, *count, *flags))
+        }
         Guard::PendingCookie { hash } => store::pending_by_cookie(tx, hash)?.is_some(),
         Guard::AutoReplyQuota { key, since_day, since_hour, per_address, total } => {
             let (to_key, all) = store::autoreply_counts(tx, key, *since_day, *since_hour)?;

@@ -1,28 +1,44 @@
-//! Reaching a nym through reply blocks (REPLY-BLOCKS.md sections 7.1 and
-//! 7.2): the payload of a [`Post::ViaBlocks`], the 6.2 selection of the
-//! blocks it goes through, and the hand-over to the Type I engine.
+//! Reaching a nym through reply blocks (REPLY-BLOCKS.md sections 7.1,
+//! 7.2 and 7.4): the payload of a [`Post::ViaBlocks`] or of mail to the
+//! nym, in the form the nym asked for, the 6.2 selection of the blocks it
+//! goes through, and the hand-over to the Type I engine.
 //!
-//! **The seam.** [`render`] turns the post into [`BlockMessage`]s: one per
-//! selected block, each the input of one local run of the Type I engine
-//! (an empty header and the body `<block text><payload>`). [`run_engine`]
-//! is where those runs happen and their output (mail to the first remote
-//! hop, or a post) becomes outbox items in the same transaction as the
-//! decision. Until the engine (src/protocol/type1.rs) is connected it
-//! returns no items, so a reply through a block is decided and recorded
-//! but not sent; [`committed`], called once the decision committed, logs
-//! `event=reply_block outcome=no_engine count=N` and, in debug builds
-//! with `NYMGATE_BLOCK_SPOOL_FOR_TEST=DIR`, writes each engine input to
-//! `DIR/*.block` so that the tests can read what would leave.
+//! **The seam.** [`render`] (notices) and [`through`] (mail, and the
+//! notices too) turn a payload into [`BlockMessage`]s: one per selected
+//! block (and per part with fixedsize), each the input of one local run of
+//! the Type I engine (an empty header and the body `<block
+//! text><payload>`). [`through`] also says what each copy costs, for the
+//! quota that `handle::inblocks` checks before anything is queued.
+//! [`run_engine`] is where those runs happen and their output (mail to
+//! the first remote hop, or a post) becomes outbox items in the same
+//! transaction as the decision. Until the engine (src/protocol/type1.rs)
+//! is connected it returns no items, so a delivery through a block is
+//! decided and recorded but not sent; [`committed`], called once the
+//! decision committed, logs `event=reply_block outcome=no_engine count=N`
+//! and, in debug builds with `NYMGATE_BLOCK_SPOOL_FOR_TEST=DIR`, writes
+//! each engine input to `DIR/*.block` so that the tests can read what
+//! would leave.
+//!
+//! **Forms** ([`Form`]): in clear without `cryptrecv`; signed by the
+//! server and encrypted to the nym with a hidden key ID, armored, then the
+//! `symmetric` layer (`cryptrecv`); or, with `fixedsize` too, `S` (the
+//! payload signed, armored) cut into 10240-byte `message/partial` parts
+//! ([`crate::protocol::partial`]), each encrypted to the nym alone (no
+//! signature, no compression, hidden key ID), `symmetric` if set, each
+//! with its own selection.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 
 use crate::config::Config;
 use crate::exit::Failure;
+use crate::handle::inblocks::{self, Form};
+use crate::handle::quota::Copy;
 use crate::handle::{Addressee, Blocks, Post, Wrapping};
-use crate::openpgp::{self as pgp, ServerKey};
+use crate::openpgp::{self as pgp, PgpCert, ServerKey};
 use crate::protocol::article::notice;
+use crate::protocol::partial;
 use crate::protocol::reply_block::select;
-use crate::store::OutItem;
+use crate::store::{OutItem, StoredBlock};
 
 /// One run of the Type I engine: a block and the payload appended to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +56,9 @@ impl BlockMessage {
     }
 }
 
-/// Render a [`Post::ViaBlocks`] (other posts: nothing).
+/// Render a [`Post::ViaBlocks`] (other posts: nothing): a notice, in the
+/// form the nym asked for (fixedsize parts too), through the 6.2
+/// selection of its set or through exactly its one block.
 pub fn render(server: &mut ServerKey, post: Post) -> Result<Vec<BlockMessage>, Failure> {
     let Post::ViaBlocks { to, blocks, encrypt, from, address, subject, text, reply_to } = post else {
         return Ok(Vec::new());
@@ -50,38 +68,163 @@ pub fn render(server: &mut ServerKey, post: Post) -> Result<Vec<BlockMessage>, F
         payload.extend_from_slice(format!("Reply-To: {r}\n").as_bytes());
     }
     payload.extend_from_slice(&notice(&from, &address, &subject, &text));
-    let (cert, wrap) = match &to {
-        Addressee::Nym(n) => (&n.cert, Wrapping::of(n)),
-        Addressee::Key { cert, wrap } => (&**cert, wrap.clone()),
+    let (cert, wrap, form) = match &to {
+        Addressee::Nym(n) => (&n.cert, Wrapping::of(n), inblocks::form(n)),
+        Addressee::Key { cert, wrap } => (&**cert, wrap.clone(), Form::Plain),
     };
-    let service = from.split('@').next().unwrap_or("config").to_string();
-    let payload = if encrypt {
-        // Signed by the server, encrypted to the nym with a hidden key ID
-        // (the first remote hop sees this ciphertext), armored; then the
-        // symmetric layer if the nym set one.
-        let mut inner = Vec::with_capacity(pgp::armored_size(payload.len()));
-        pgp::sign_encrypt_into(&mut inner, server, cert, &mut &payload[..], true, Some(&service))?;
-        match wrap.symmetric.as_deref() {
-            None => inner,
-            Some(pass) => {
-                let mut out = Vec::with_capacity(pgp::armored_size(inner.len()));
-                pgp::encrypt_symmetric_into(&mut out, &inner, pass)?;
-                out
+    // Replies to requests that are not authorized are always encrypted.
+    let form = match (encrypt, form) {
+        (false, _) => Form::Plain,
+        (true, Form::Fixed) => Form::Fixed,
+        (true, _) => Form::Sealed,
+    };
+    let (service, domain) = from.split_once('@').unwrap_or(("config", ""));
+    let (list, always) = match &blocks {
+        Blocks::One(b) => (std::slice::from_ref(b), true),
+        Blocks::Set(set) => (&set[..], false),
+    };
+    let target = Target { server, cert, wrap: &wrap, domain, notice: Some(service) };
+    Ok(through(target, form, payload, b"", list, always, &mut rand::thread_rng())?.msgs)
+}
+
+/// Who a delivery through blocks is for, and who speaks.
+pub struct Target<'a> {
+    pub server: &'a mut ServerKey,
+    pub cert: &'a PgpCert,
+    pub wrap: &'a Wrapping,
+    /// The nym's domain (the parts' ids).
+    pub domain: &'a str,
+    /// The speaking service of a notice (its signature's mark); `None`
+    /// for relayed mail.
+    pub notice: Option<&'a str>,
+}
+
+/// The engine inputs of one delivery and, for the quota (7.3), what each
+/// copy is.
+pub struct Copies {
+    pub msgs: Vec<BlockMessage>,
+    pub costs: Vec<Copy>,
+}
+
+/// The payload `head` then `tail` (the message as received and the
+/// trailer) in `form` (7.1, 7.4), through the blocks the 6.2 selection
+/// picks with `rng` (a CSPRNG; every one of `blocks` when `always`):
+/// once per message, or once per part with fixedsize. The payload and
+/// its encryption are held in memory, bounded by the message size limit;
+/// `head` is freed as soon as it is encrypted.
+pub fn through(
+    t: Target,
+    form: Form,
+    head: Vec<u8>,
+    tail: &[u8],
+    blocks: &[StoredBlock],
+    always: bool,
+    rng: &mut dyn RngCore,
+) -> Result<Copies, Failure> {
+    use std::io::Read;
+    let size = head.len() + tail.len();
+    let mut out = Copies { msgs: Vec::new(), costs: Vec::new() };
+    match form {
+        Form::Plain => {
+            let mut payload = head;
+            payload.extend_from_slice(tail);
+            add(&mut out, blocks, always, payload, false, rng);
+        }
+        Form::Sealed => {
+            let mut inner = Vec::with_capacity(pgp::armored_size(size));
+            pgp::sign_encrypt_into(
+                &mut inner,
+                t.server,
+                t.cert,
+                &mut (&head[..]).chain(tail),
+                true,
+                t.notice,
+            )?;
+            // The message is not needed any more: freed before the copies.
+            drop(head);
+            add(&mut out, blocks, always, symmetric(inner, t.wrap)?, false, rng);
+        }
+        Form::Fixed => {
+            // E is written in one buffer: its header, then S.
+            let mut e = Vec::with_capacity(partial::ENTITY_HEAD.len() + pgp::armored_size(size));
+            e.extend_from_slice(partial::ENTITY_HEAD);
+            pgp::sign_armored_into(&mut e, t.server, t.cert, &mut (&head[..]).chain(tail), t.notice)?;
+            drop(head);
+            let chunks = partial::chunks(&e);
+            let id = partial::new_id(t.domain, rng);
+            for (i, c) in chunks.iter().enumerate() {
+                let part = partial::part(&id, i + 1, chunks.len(), c, rng);
+                let mut sealed = pgp::encrypt_only(t.cert, &part, true)?;
+                // Thousands of parts: keep none of the spare room.
+                sealed.shrink_to_fit();
+                add(&mut out, blocks, always, symmetric(sealed, t.wrap)?, true, rng);
             }
         }
-    } else {
-        payload
-    };
-    let chosen = match blocks {
-        Blocks::One(b) => vec![b],
-        Blocks::Set(set) => {
-            let sets: Vec<_> = set.iter().map(|b| b.set).collect();
-            let mut rng = rand::thread_rng();
-            let idx = select(&sets, &mut || rng.gen::<u16>());
-            idx.into_iter().filter_map(|i| set.get(i).cloned()).collect()
+    }
+    Ok(out)
+}
+
+/// One message (or `part`) through its own selection: a copy per chosen
+/// block, each costing its bytes or one part.
+fn add(
+    out: &mut Copies,
+    blocks: &[StoredBlock],
+    always: bool,
+    payload: Vec<u8>,
+    part: bool,
+    rng: &mut dyn RngCore,
+) {
+    let chosen = choose(blocks, always, rng);
+    let cost = if part { Copy::Part } else { Copy::Bytes(payload.len()) };
+    let n = chosen.len();
+    let mut payload = Some(payload);
+    for (k, b) in chosen.into_iter().enumerate() {
+        // The last copy takes the buffer itself.
+        let p = if k + 1 == n { payload.take() } else { payload.clone() };
+        out.msgs.push(BlockMessage { block: b.text.clone(), payload: p.unwrap_or_default() });
+        out.costs.push(cost);
+    }
+}
+
+/// The nym's `symmetric` layer over `inner`, if it set one.
+fn symmetric(inner: Vec<u8>, wrap: &Wrapping) -> Result<Vec<u8>, Failure> {
+    match wrap.symmetric.as_deref() {
+        None => Ok(inner),
+        Some(pass) => {
+            let mut out = Vec::with_capacity(pgp::armored_size(inner.len()));
+            pgp::encrypt_symmetric_into(&mut out, &inner, pass)?;
+            Ok(out)
         }
-    };
-    Ok(chosen.into_iter().map(|b| BlockMessage { block: b.text, payload: payload.clone() }).collect())
+    }
+}
+
+/// The blocks one message (or part) goes through: the 6.2 selection, one
+/// CSPRNG draw per set.
+fn choose<'b>(blocks: &'b [StoredBlock], always: bool, rng: &mut dyn RngCore) -> Vec<&'b StoredBlock> {
+    if always {
+        return blocks.iter().collect();
+    }
+    let sets: Vec<_> = blocks.iter().map(|b| b.set).collect();
+    select(&sets, &mut || (rng.next_u32() & 0xffff) as u16)
+        .into_iter()
+        .filter_map(|i| blocks.get(i))
+        .collect()
+}
+
+/// The `cryptrecv` trailer of relayed mail (7.1), appended to the message
+/// as received before it is signed: the signature then certifies when the
+/// server received it and for which address, nothing more.
+pub fn trailer(ends_with_newline: bool, received: std::time::SystemTime, to: &str) -> Vec<u8> {
+    let date = crate::transport::rfc5322_date(received);
+    format!(
+        "{}~~~\n\
+         The signature above certifies only the time this message was received\n\
+         and the address it was received for; it is no endorsement of its content.\n\
+         Date: {date}\n\
+         To: {to}\n",
+        if ends_with_newline { "" } else { "\n" }
+    )
+    .into_bytes()
 }
 
 /// Run the Type I engine on each message; its outputs are outbox items,
@@ -115,6 +258,130 @@ pub fn committed(msgs: &[BlockMessage]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openpgp::holder;
+    use rand::SeedableRng;
+
+    fn keys() -> (ServerKey, PgpCert) {
+        let server = ServerKey::from_tsk(include_bytes!("../../fuzz/keys/server.key")).unwrap();
+        (server, holder::generate("alice@nym.example", None, false, None).unwrap())
+    }
+
+    fn block(set: Option<(char, u32)>, to: &str) -> StoredBlock {
+        StoredBlock { set, text: format!("::\nAnon-To: {to}\n\n") }
+    }
+
+    #[test]
+    fn trailer_follows_the_message_on_its_own_lines() {
+        let t = String::from_utf8(trailer(false, std::time::UNIX_EPOCH, "alice+x@nym.example")).unwrap();
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "", "a message without a final newline gets one first");
+        assert_eq!(lines[1], "~~~");
+        assert!(lines[2].contains("certifies only") && lines[3].contains("no endorsement"), "{t}");
+        assert_eq!(lines[4], "Date: Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(lines[5], "To: alice+x@nym.example");
+        assert_eq!(lines.len(), 6);
+        assert!(trailer(true, std::time::UNIX_EPOCH, "a@b").starts_with(b"~~~\n"));
+    }
+
+    #[test]
+    fn sealed_mail_is_one_ciphertext_per_selected_block_costing_its_bytes() {
+        let (mut server, alice) = keys();
+        let wrap = Wrapping::default();
+        let blocks = [block(None, "a@x.example"), block(Some(('a', 500_000_000)), "b@x.example")];
+        let t =
+            Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let c =
+            through(t, Form::Sealed, b"Subject: hi\n\nhello\n".to_vec(), b"~~~\n", &blocks, false, &mut rng)
+                .unwrap();
+        assert!((1..=2).contains(&c.msgs.len()));
+        assert_eq!(c.msgs[0].block, blocks[0].text, "the block without a set always fires");
+        assert_eq!(c.costs.len(), c.msgs.len());
+        for (m, cost) in c.msgs.iter().zip(&c.costs) {
+            assert_eq!(*cost, Copy::Bytes(m.payload.len()));
+            assert!(m.payload.starts_with(b"-----BEGIN PGP MESSAGE-----"));
+            let o = holder::open(
+                &m.payload,
+                std::slice::from_ref(&alice),
+                &[],
+                std::slice::from_ref(&server.cert),
+            )
+            .unwrap();
+            assert_eq!(o.plaintext, b"Subject: hi\n\nhello\n~~~\n");
+            assert!(o.good_signer.is_some() && o.notice.is_none(), "relayed mail: no notice mark");
+        }
+    }
+
+    #[test]
+    fn plain_mail_is_the_message_as_received() {
+        let (mut server, alice) = keys();
+        let wrap = Wrapping::default();
+        let blocks = [block(None, "a@x.example")];
+        let t =
+            Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
+        let c = through(
+            t,
+            Form::Plain,
+            b"Subject: hi\n\nhello\n".to_vec(),
+            b"",
+            &blocks,
+            false,
+            &mut rand::thread_rng(),
+        )
+        .unwrap();
+        assert_eq!(c.msgs[0].body(), b"::\nAnon-To: a@x.example\n\nSubject: hi\n\nhello\n");
+    }
+
+    #[test]
+    fn fixedsize_parts_have_one_length_and_reassemble_to_the_signed_message() {
+        let (mut server, alice) = keys();
+        let wrap = Wrapping { symmetric: Some("pass phrase".into()), ..Default::default() };
+        let blocks = [block(None, "a@x.example")];
+        let payload: Vec<u8> = (0..30_000u32).map(|i| b"abcdefgh\n"[(i % 9) as usize]).collect();
+        let t =
+            Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
+        let c =
+            through(t, Form::Fixed, payload.clone(), b"", &blocks, false, &mut rand::thread_rng()).unwrap();
+        assert!(c.msgs.len() >= 4, "{}", c.msgs.len());
+        assert!(c.costs.iter().all(|c| *c == Copy::Part));
+        let len = c.msgs[0].payload.len();
+        assert!(c.msgs.iter().all(|m| m.payload.len() == len), "one length for every part");
+        let parts: Vec<Vec<u8>> = c
+            .msgs
+            .iter()
+            .map(|m| {
+                let outer = holder::open(&m.payload, &[], &["pass phrase".to_string()], &[]).unwrap();
+                let o = holder::open(&outer.plaintext, std::slice::from_ref(&alice), &[], &[]).unwrap();
+                assert_eq!(o.plaintext.len(), partial::PART_BYTES);
+                assert_eq!(o.bad_signatures, 0);
+                assert!(o.good_signer.is_none(), "parts are not signed");
+                o.plaintext
+            })
+            .collect();
+        let e = partial::reassemble(&parts).unwrap();
+        let s = partial::entity_body(&e).unwrap();
+        // S is the armored signed payload (gpg verifies it in
+        // tests/server/inblocks.rs).
+        assert!(s.starts_with(b"-----BEGIN PGP MESSAGE-----\n"), "{}", String::from_utf8_lossy(s));
+        assert!(s.ends_with(b"-----END PGP MESSAGE-----\n"));
+    }
+
+    #[test]
+    fn fixedsize_each_part_has_its_own_selection() {
+        let (mut server, alice) = keys();
+        let wrap = Wrapping::default();
+        let blocks =
+            [block(Some(('a', 500_000_000)), "a@x.example"), block(Some(('a', 500_000_000)), "b@x.example")];
+        let payload = vec![b'x'; 200_000];
+        let t =
+            Target { server: &mut server, cert: &alice, wrap: &wrap, domain: "nym.example", notice: None };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let c = through(t, Form::Fixed, payload, b"", &blocks, false, &mut rng).unwrap();
+        // A full set: each part through exactly one block, both used.
+        let firsts = c.msgs.iter().filter(|m| m.block == blocks[0].text).count();
+        assert!(c.msgs.len() > 20);
+        assert!(firsts > 0 && firsts < c.msgs.len(), "{firsts} of {}", c.msgs.len());
+    }
 
     #[test]
     fn engine_input_is_the_block_then_the_payload() {

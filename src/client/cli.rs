@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 const ABOUT: &str = "The nym holder's client for Zax-type nym servers";
 
+pub use super::cli_chain::{ChainArgs, ConfirmArgs};
 pub use super::cli_read::{FetchArgs, ReadArgs};
 use super::manual::LONG_ABOUT;
 
@@ -45,6 +46,7 @@ pub enum Command {
     Import(ImportArgs),
     Send(SendArgs),
     Config(ConfigArgs),
+    Confirm(ConfirmArgs),
     Delete(DeleteArgs),
     Renew(RenewArgs),
     Rotate(RotateArgs),
@@ -168,6 +170,9 @@ pub struct NewArgs {
     pub no_request: bool,
 
     #[command(flatten)]
+    pub chain: ChainArgs,
+
+    #[command(flatten)]
     pub handoff: Handoff,
 }
 
@@ -280,6 +285,20 @@ pub struct ConfigArgs {
     /// Forget all eSub secrets of this nym (locally).
     #[arg(long, conflicts_with = "esub_text")]
     pub no_esub: bool,
+
+    /// With --reply-block: send the nym's current blocks again beside the
+    /// new one (the blocks of a request replace all others once
+    /// confirmed).
+    #[arg(long, requires = "reply_block")]
+    pub keep_blocks: bool,
+
+    /// Remove every reply block on the server (active and pending); the
+    /// nym goes back to alt.anonymous.messages.
+    #[arg(long, conflicts_with = "reply_block")]
+    pub drop_reply_blocks: bool,
+
+    #[command(flatten)]
+    pub chain: ChainArgs,
 
     #[command(flatten)]
     pub handoff: Handoff,

@@ -86,6 +86,15 @@ pub struct ReadArgs {
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
 
+    /// Read mail that arrived through a reply block instead of the
+    /// fetched articles: FILE holds one mail or an mbox (`-`: standard
+    /// input). The Encrypt-Key layers of the nym's remailers come off
+    /// first, then the nym key's layer; a "Configuration completed"
+    /// notice's confirm+ address is remembered for `nym confirm`. The
+    /// file is left as it is.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all", "keep", "list"])]
+    pub mail: Option<PathBuf>,
+
     /// Also deliver each trusted message, decrypted, to the Maildir DIR
     /// (created mode 0700), for any mail reader. The messages then lie
     /// on the disk unencrypted.

@@ -15,6 +15,15 @@ A nym lives like this:
   nym config alice@nym.example --hsub NEWPASS
   nym delete alice@nym.example --yes
 
+A nym.alias.net-style nym receives through a reply block, a chain of Type \
+I remailers that you choose:
+
+  nym new quill@nym.example --server-key key.asc --reply-block \\
+      --hop remailer@r1.example=r1.asc --hop remailer@r2.example=r2.asc \\
+      --deliver-to me@mailbox.example
+  nym read --mail FILE           # what the last remailer delivered
+  nym confirm quill@nym.example  # activate the block (through the chain)
+
 Requests are built exactly as every Zax-type server expects them, so they \
 work with any such server, not only nymgate.
 

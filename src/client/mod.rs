@@ -7,6 +7,7 @@
 //! `crate::openpgp::holder`, shared with the server's hostile-input guard.
 
 pub mod cli;
+mod cli_chain;
 mod cli_read;
 mod commands;
 mod ctx;
@@ -17,6 +18,7 @@ mod manual;
 pub mod mime;
 pub mod net;
 pub mod nntp;
+pub mod reply_block;
 pub mod request;
 pub mod smtp;
 pub mod store;
@@ -103,6 +105,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(a) => ctx.import(a).map(|_| 0),
         Command::Send(a) => ctx.send(a).map(|_| 0),
         Command::Config(a) => ctx.config(a).map(|_| 0),
+        Command::Confirm(a) => ctx.confirm(a).map(|_| 0),
         Command::Delete(a) => ctx.delete(a).map(|_| 0),
         Command::Renew(a) => ctx.renew(a).map(|_| 0),
         Command::Rotate(a) => ctx.rotate(a).map(|_| 0),

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use super::reply_block::{Chain, Hop};
+
 /// Client-wide defaults, from `config.toml`. Every field can also be given
 /// on the command line.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -43,6 +45,20 @@ pub struct ClientConfig {
     /// SMTP login for `smtp+starttls://` and `smtps://` when the URL has none.
     pub smtp_user: Option<String>,
     pub smtp_password: Option<String>,
+    /// The default `--deliver-to` of a reply block.
+    pub deliver_to: Option<String>,
+    /// The default remailer chain of `--reply-block` (`[[chain]]`
+    /// tables, first hop first).
+    #[serde(default)]
+    pub chain: Vec<ChainHop>,
+}
+
+/// A `[[chain]]` entry of config.toml: a remailer and its key file.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainHop {
+    pub address: String,
+    pub key: PathBuf,
 }
 
 /// What the client knows about one nym.
@@ -83,6 +99,19 @@ pub struct NymRecord {
     /// secrets are erased once the server confirms the refresh.
     #[serde(default)]
     pub rotation_pending: Vec<String>,
+    /// Made by a nym.alias.net `Config:` creation (`nym new
+    /// --reply-block`): the server answers only through reply blocks.
+    #[serde(default)]
+    pub reply_block_nym: bool,
+    /// The reply blocks this client built for the nym, newest last, with
+    /// the per-hop Encrypt-Key passphrases that open what arrives
+    /// through them. Kept after they are replaced, for mail on its way.
+    #[serde(default)]
+    pub chains: Vec<Chain>,
+    /// `confirm+COOKIE@D` from the server's last "Configuration
+    /// completed" notice, until "Reply block confirmed" arrives.
+    #[serde(default)]
+    pub confirm_to: Option<String>,
 }
 
 /// The state a server notice puts a nym in, by the notice's Subject
@@ -144,7 +173,26 @@ impl NymRecord {
     /// Without hsub or subject the server picks random subjects, so the only
     /// way to find this nym's articles is to try to decrypt all of them.
     pub fn needs_try_all(&self) -> bool {
-        !self.deleted && self.hsub.is_none() && self.subject.is_none() && self.esubs.is_empty()
+        // A nym with a confirmed block gets nothing on the newsgroup; one
+        // whose blocks still wait does (REPLY-BLOCKS.md section 2).
+        !self.deleted
+            && !self.chains.iter().any(|c| c.state == "active")
+            && self.hsub.is_none()
+            && self.subject.is_none()
+            && self.esubs.is_empty()
+    }
+
+    /// Every Encrypt-Key passphrase of every chain, last hops first.
+    pub fn chain_passphrases(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for c in self.chains.iter().rev() {
+            for p in c.passphrases() {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+            }
+        }
+        v
     }
 }
 

@@ -1,7 +1,9 @@
 //! Mail from anyone to NAME@D: the whole message, as received, goes to the
-//! nym in an article (PROTOCOL.md section 5), after the refusals on
-//! arrival of REPLY-BLOCKS.md section 7.5, in order: the operator's lock
-//! (67), the holder's `disable` (69), `nobcc` (77).
+//! nym in an article (PROTOCOL.md section 5), or through its confirmed
+//! reply blocks ([`super::inblocks`]), after the refusals on arrival of
+//! REPLY-BLOCKS.md section 7.5, in order: the operator's lock (67), the
+//! holder's `disable` (69, costing a unit: [`super::inblocks::refusal`]),
+//! `nobcc` (77).
 
 use super::{Decision, Effects, Guard, OnFail, Outcome, Post, View};
 use crate::exit::Failure;

@@ -13,6 +13,7 @@ pub mod confirm;
 pub mod create;
 pub mod forward;
 pub mod gate;
+pub mod inblocks;
 pub mod inbound;
 pub mod lifecycle;
 pub mod nym_commands;
@@ -196,6 +197,9 @@ pub enum Change {
     ReplaceKey { id: i64, cert: Box<PgpCert>, expires: Option<i64>, keyids: Vec<String> },
     /// The unit counter (day, units).
     Units { id: i64, day: i64, count: i64 },
+    /// Set these bits in the flag word (the others stay as they are
+    /// under the lock): the quota's `disable` (REPLY-BLOCKS.md 7.3).
+    AddFlags { id: i64, bits: u32 },
     /// An autoresponder answered the address with this keyed hash.
     AutoReplied { key: Vec<u8> },
 }
@@ -214,6 +218,9 @@ pub enum Guard {
     SendCounters { id: i64, fingerprint: String, day: i64, count: i64, told: bool },
     /// Fewer than `max` url@ requests arrived since `since`.
     UrlQuota { since: i64, max: u32 },
+    /// The nym's unit counter and flag word are still these (the quota
+    /// of REPLY-BLOCKS.md 7.3 was checked against them).
+    Units { id: i64, day: i64, count: i64, flags: u32 },
     /// A pending set with this cookie hash still exists.
     PendingCookie { hash: [u8; 32] },
     /// Fewer than `per_address` autoresponder answers to `key` since

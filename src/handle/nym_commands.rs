@@ -111,6 +111,10 @@ pub fn describe(n: &Nym, active: &[StoredBlock], pending: &[StoredBlock]) -> Str
         show(&n.subject),
         show(&n.symmetric),
     );
+    if n.has(flag::FIXEDSIZE) && !n.has(flag::CRYPTRECV) {
+        // REPLY-BLOCKS.md 7.4: parts in clear would hide nothing.
+        s.push_str("Note:       fixedsize has no effect without cryptrecv (it is ignored)\n");
+    }
     if active.is_empty() && pending.is_empty() {
         s.push_str("Reply blocks: none (mail reaches you through alt.anonymous.messages)\n");
     } else {

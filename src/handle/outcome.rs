@@ -74,6 +74,13 @@ outcomes! {
     ConfirmIgnoredAuto => "confirm_ignored_auto",
     // Mail to a nym.
     Posted => "posted",
+    // Mail to a reply-block nym that its 6.2 selection sent nowhere.
+    NoBlockSelected => "no_block_selected",
+    // The daily unit quota disabled the nym (REPLY-BLOCKS.md 7.3): the
+    // shell ends the delivery with 69 once this is committed.
+    DisabledByQuota => "disabled_by_quota",
+    // Mail to a nym with `disable` (7.5): one unit recorded, then 69.
+    DisabledRefusal => "disabled_refusal",
     // send@.
     NoRecipient => "no_recipient",
     WrongFormat => "wrong_format",

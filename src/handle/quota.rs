@@ -43,13 +43,19 @@ pub enum Verdict {
     Disable,
 }
 
+/// The counter after spending `cost` units now: (today, units spent
+/// today including `cost`); a new UTC day starts from 0.
+pub fn charged(n: &Nym, now: i64, cost: u64) -> (i64, u64) {
+    let today = day_of(now);
+    let spent = if n.unit_day == today { n.unit_count.max(0) as u64 } else { 0 };
+    (today, spent.saturating_add(cost))
+}
+
 /// Whether a message costing `cost` may go now: today's units (0 on a new
 /// UTC day) plus the cost must not exceed `daily_units`, unless the
 /// operator set `nolimit`.
 pub fn check(n: &Nym, now: i64, cost: u64, daily_units: u64) -> Verdict {
-    let today = day_of(now);
-    let spent = if n.unit_day == today { n.unit_count.max(0) as u64 } else { 0 };
-    let total = spent.saturating_add(cost);
+    let (today, total) = charged(n, now, cost);
     if total > daily_units && !n.has(flag::NOLIMIT) {
         return Verdict::Disable;
     }

@@ -113,6 +113,64 @@ pub fn sign_encrypt_padded_into(
     Ok(())
 }
 
+/// `payload` signed by the server, armored, not encrypted (the `S` of a
+/// fixedsize delivery, REPLY-BLOCKS.md 7.4), appended to `out`. The signature names `cert`
+/// as its intended recipient, as [`sign_encrypt_into`] does, and carries
+/// the notice mark when `notice` names a service.
+pub fn sign_armored_into(
+    out: &mut Vec<u8>,
+    server: &mut ServerKey,
+    cert: &Cert,
+    payload: &mut dyn std::io::Read,
+    notice: Option<&str>,
+) -> Result<()> {
+    {
+        let msg = Message::new(out);
+        let msg = Armorer::new(msg).build()?;
+        let msg = match notice {
+            None => Signer::new(msg, server.signer.clone())?.add_intended_recipient(cert).build()?,
+            Some(service) => {
+                use openpgp::packet::signature::subpacket::NotationDataFlags;
+                use openpgp::packet::signature::SignatureBuilder;
+                let template = SignatureBuilder::new(openpgp::types::SignatureType::Binary).add_notation(
+                    NOTICE_NOTATION,
+                    service.as_bytes(),
+                    NotationDataFlags::empty().set_human_readable(),
+                    false,
+                )?;
+                Signer::with_template(msg, server.signer.clone(), template)?
+                    .add_intended_recipient(cert)
+                    .build()?
+            }
+        };
+        let mut w = LiteralWriter::new(msg).build()?;
+        std::io::copy(payload, &mut w)?;
+        w.finalize()?;
+    }
+    Ok(())
+}
+
+/// `data` encrypted to `cert` (its newest encryption key), armored, with
+/// neither compression nor signature (a fixedsize part, 7.4): parts of
+/// one length give ciphertexts of one length. `hidden`: the wildcard key
+/// ID.
+pub fn encrypt_only(cert: &Cert, data: &[u8], hidden: bool) -> Result<Vec<u8>> {
+    let vc = cert.with_policy(policy(), None)?;
+    let ka = newest_encryption_key(&vc).ok_or_else(|| anyhow!("nym key has no usable encryption key"))?;
+    let id = if hidden { None } else { Some(ka.key().keyid().into()) };
+    let recipients = vec![Recipient::new(seipdv1(), id, ka.key())];
+    let mut out = Vec::with_capacity(armored_size(data.len()));
+    {
+        let msg = Message::new(&mut out);
+        let msg = Armorer::new(msg).build()?;
+        let msg = Encryptor::for_recipients(msg, recipients).build()?;
+        let mut w = LiteralWriter::new(msg).build()?;
+        std::io::copy(&mut &data[..], &mut w)?;
+        w.finalize()?;
+    }
+    Ok(out)
+}
+
 /// Passes writes on and counts the bytes.
 struct Counting<W> {
     inner: W,

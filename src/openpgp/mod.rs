@@ -39,8 +39,8 @@ pub use cert::{
 pub use cover::throwaway_cert;
 pub use decrypt::{decrypt, decrypt_at, DecryptError, Decrypted, SigInfo};
 pub use encrypt::{
-    armored_size, encrypt_symmetric, encrypt_symmetric_into, sign_encrypt, sign_encrypt_into,
-    sign_encrypt_padded_into, NOTICE_NOTATION,
+    armored_size, encrypt_only, encrypt_symmetric, encrypt_symmetric_into, sign_armored_into, sign_encrypt,
+    sign_encrypt_into, sign_encrypt_padded_into, NOTICE_NOTATION,
 };
 pub use keyblock::{read_key_block, strip_to_nym, within_bounds, MAX_STORED, MAX_SUBKEYS};
 pub use rotation::{

@@ -13,16 +13,20 @@
 //! - [`remailer_info`]: known remailers, request subjects, the capability line
 //! - [`nym_commands`]: the nym.alias.net flag word and `Nym-Commands:`
 //! - [`config_request`]: the nym.alias.net `Config:` request
+//! - [`config_write`]: the client's writer of that request
 //! - [`reply_block`]: probability sets and confirmation cookies
+//! - [`partial`]: the uniform `message/partial` parts of `fixedsize`
 //! - [`send_format`]: which of the two send@ formats a request is
 
 pub mod address;
 pub mod article;
 pub mod config_request;
+pub mod config_write;
 pub mod hsub;
 pub mod nym_commands;
 pub mod options;
 pub mod padding;
+pub mod partial;
 pub mod remailer_info;
 pub mod reply_block;
 pub mod send_format;

@@ -138,6 +138,22 @@ pub fn expire_pending(c: &impl Db, nym_id: i64) -> Result<()> {
     drop_pending(c, nym_id)
 }
 
+/// The unit counter (day, units) and the flag word of a nym, read under
+/// the write lock for the quota's guard (REPLY-BLOCKS.md 7.3).
+pub fn units_and_flags(c: &impl Db, nym_id: i64) -> Result<Option<(i64, i64, u32)>> {
+    Ok(c.conn()
+        .query_row("SELECT unit_day, unit_count, flags FROM nyms WHERE id = ?1", [nym_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u32))
+        })
+        .optional()?)
+}
+
+/// Set `bits` in the nym's flag word, leaving the others as stored.
+pub fn add_flags(c: &impl Db, nym_id: i64, bits: u32) -> Result<()> {
+    c.conn().execute("UPDATE nyms SET flags = flags | ?2 WHERE id = ?1", params![nym_id, i64::from(bits)])?;
+    Ok(())
+}
+
 /// Key rollover: the nym's key is replaced by another (new fingerprint).
 pub fn replace_key(c: &impl Db, id: i64, cert: &pgp::PgpCert, expires: Option<i64>) -> Result<()> {
     c.conn().execute(

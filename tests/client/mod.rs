@@ -8,6 +8,7 @@ mod inn;
 mod life;
 mod nntp_faults;
 mod proxy;
+mod reply_block;
 mod rotate;
 mod server_rotation;
 mod smtp;

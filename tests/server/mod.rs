@@ -5,6 +5,7 @@ mod autoresp;
 mod bad_input;
 mod faults;
 mod hostile;
+mod inblocks;
 mod interop_gpg;
 mod interop_nymalias;
 mod lifecycle;

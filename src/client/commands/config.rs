@@ -28,6 +28,12 @@ impl Ctx {
                 return Ok(());
             }
         }
+        if a.chain.reply_block || a.drop_reply_blocks {
+            if server_side {
+                bail!("options and reply blocks go in two requests: run `nym config` once for each");
+            }
+            return self.config_blocks(rec, &a);
+        }
         let opts = apply_options(&mut rec, &a.options, false)?;
         let plaintext = request::option_lines(&opts)?;
         let key = self.secret_key(&rec.address)?;
@@ -38,6 +44,54 @@ impl Ctx {
         if opts.is_empty() {
             eprintln!("nym: status request made; the server answers with the current options");
         }
+        Ok(())
+    }
+}
+
+impl Ctx {
+    /// A signed `Config:` modification: a new block (with the current
+    /// ones again under --keep-blocks), or `drop-reply-blocks`.
+    fn config_blocks(&self, mut rec: NymRecord, a: &cli::ConfigArgs) -> Result<()> {
+        let mut cmds = self.chain_commands(&a.chain, None, None)?;
+        if a.drop_reply_blocks {
+            cmds.drop_reply_blocks = true;
+            let text = Self::config_text(&rec, &cmds, None, &[])?;
+            self.send_config(&rec, &a.handoff, &text)?;
+            for c in &mut rec.chains {
+                c.state = "replaced".into();
+            }
+            rec.confirm_to = None;
+            self.store.save_nym(&rec)?;
+            eprintln!(
+                "nym: {}: reply blocks dropped; the server answers on alt.anonymous.messages",
+                rec.address
+            );
+            return Ok(());
+        }
+        let new = self.new_chain(&rec.address, &a.chain)?;
+        // The blocks of this request replace all others once confirmed:
+        // with --keep-blocks the current ones go again, as new pending
+        // copies (same text, same passphrases).
+        let mut set: Vec<crate::client::store::Chain> = Vec::new();
+        if a.keep_blocks {
+            for c in rec.chains.iter().filter(|c| c.state == "active") {
+                set.push(crate::client::store::Chain { state: "pending".into(), ..c.clone() });
+            }
+        }
+        set.push(new);
+        let refs: Vec<&crate::client::store::Chain> = set.iter().collect();
+        let text = Self::config_text(&rec, &cmds, None, &refs)?;
+        self.send_config(&rec, &a.handoff, &text)?;
+        // An older pending set is replaced on the server by this one.
+        for c in &mut rec.chains {
+            if c.state == "pending" {
+                c.state = "replaced".into();
+            }
+        }
+        rec.chains.extend(set);
+        rec.confirm_to = None;
+        self.store.save_nym(&rec)?;
+        eprintln!("{}", super::new::reply_block_hint(&rec));
         Ok(())
     }
 }

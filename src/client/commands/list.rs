@@ -35,6 +35,13 @@ impl Ctx {
                 (_, true) => o.push("DELETED (requested)".into()),
                 _ => {}
             }
+            if !n.chains.is_empty() {
+                let count = |s: &str| n.chains.iter().filter(|c| c.state == s).count();
+                o.push(format!("blocks-active={} blocks-pending={}", count("active"), count("pending")));
+            }
+            if n.confirm_to.is_some() {
+                o.push("confirm=waiting (nym confirm)".into());
+            }
             if n.refresh_pending {
                 o.push("key-refresh=requested".into());
             }

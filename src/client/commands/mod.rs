@@ -2,6 +2,7 @@
 
 pub(crate) mod prelude;
 
+mod chain;
 mod config;
 mod delete;
 mod export;
@@ -11,6 +12,7 @@ mod import;
 mod list;
 mod new;
 mod read;
+mod read_mail;
 mod renew;
 mod rotate;
 mod send;

@@ -4,6 +4,9 @@ use super::prelude::*;
 
 impl Ctx {
     pub(crate) fn read(&self, a: cli::ReadArgs) -> Result<i32> {
+        if let Some(p) = &a.mail {
+            return self.read_mail(&a, p);
+        }
         let only = a.address.as_deref().map(normalize_address).transpose()?;
         let md = self.store.maildir();
         let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
@@ -163,7 +166,7 @@ impl Ctx {
 impl Ctx {
     /// A real server notice (good server signature with the notice mark)
     /// changes the nym's state; returns what to tell the holder.
-    fn apply_notice(&self, addr: &str, plaintext: &[u8]) -> Result<Option<String>> {
+    pub(crate) fn apply_notice(&self, addr: &str, plaintext: &[u8]) -> Result<Option<String>> {
         let Some(subject) = nntp::header(plaintext, "subject") else { return Ok(None) };
         let Some(state) = notice_state(&subject) else { return Ok(None) };
         let mut rec = self.store.load_nym(addr)?;
