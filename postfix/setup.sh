@@ -50,9 +50,11 @@ set_param() {
 domains=$(echo "$*" | sed 's/ /, /g')
 transports=
 aliases=
+cookie_domains=
 for d in "$@"; do
     transports="$transports${transports:+, }$d=nymgate:"
     aliases="$aliases${aliases:+, }postmaster@$d=$operator, abuse@$d=$operator"
+    cookie_domains="$cookie_domains${cookie_domains:+|}$(echo "$d" | sed 's/\./\\./g')"
 done
 
 # Accept mail for the nym domains from anywhere: relay_domains is the
@@ -69,7 +71,13 @@ set_param relay_domains "$domains"
 # reads it when a process starts (as root, before dropping privileges) and
 # never again, so nymgate-recipients.path runs `postfix reload` whenever
 # nymgate replaces it.
-set_param relay_recipient_maps "texthash:$TABLE"
+#
+# confirm+COOKIE@ (a holder confirming a reply block; the cookie is 32 hex
+# digits): with recipient_delimiter = + the table's confirm@ line covers it.
+# The regexp map after the table lets it through where the delimiter is
+# another character or empty, since a texthash table holds no patterns and
+# nymgate keeps the cookies only as hashes. Inline regexp needs Postfix 3.7.
+set_param relay_recipient_maps "texthash:$TABLE, regexp:{ {/^confirm\+[0-9a-f]{32}@($cookie_domains)\$\$/ OK} }"
 
 # "alice+tag@" is looked up, and delivered, as alice@. Debian's main.cf
 # already sets "+".

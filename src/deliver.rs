@@ -104,7 +104,7 @@ pub fn deliver_from(
             }
             let mut ctx = Ctx::open(cfg)?;
             let view = View { cfg, now: ctx.now, blocklist: &[] };
-            let d = handle::forward::decide(&view, &domain, &raw);
+            let d = handle::forward::decide(&view, &domain, &raw)?;
             let digest = input.digest();
             let rendered = channel::render(cfg, &mut ctx.server, d.effects.posts.clone())?;
             let result = match ctx.record_rendered(Some(&digest), &d, rendered)? {

@@ -169,6 +169,7 @@ facility = "mail"
 
 [operator]
 # Mail to postmaster@ and abuse@ of every hosted domain is forwarded here.
+# Empty: nobody reads it, and such mail is refused (exit 67, bounced).
 address = "root@localhost"
 
 [remailer]

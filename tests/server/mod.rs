@@ -8,6 +8,7 @@ mod faults;
 mod hostile;
 mod inblocks;
 mod interop_gpg;
+mod interop_nymalias;
 mod lifecycle;
 mod nym_commands;
 mod operator;
