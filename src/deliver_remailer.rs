@@ -108,7 +108,7 @@ fn forward(ctx: &mut Ctx, domain: &str, raw: &[u8], digest: &[u8]) -> Result<Don
         return Ok(Done { event: EV, outcome: Outcome::RemailerRequestDropped });
     }
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
-    let mut d = handle::forward::decide(&view, domain, raw);
+    let mut d = handle::forward::decide(&view, domain, raw)?;
     d.event = EV;
     let rendered = crate::channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
     match ctx.record(Some(digest), &d, rendered.items)? {

@@ -232,6 +232,11 @@ fn the_holders_guide_by_hand_with_gpg_creates_confirms_sends_changes_and_deletes
     let (notice, _) = peel_server_layer(&h, &stored, &inputs[1]);
     assert!(notice.contains("Subject: Reply block confirmed"), "{notice}");
 
+    // The two notices also left through the block: to its first hop only.
+    let hops = s.take_mails();
+    assert_eq!(hops.len(), 2, "{hops:?}");
+    assert!(hops.iter().all(|m| m.contains("X-Nymgate-Envelope-To: remailer@r1.example\n")), "{hops:?}");
+
     // 7: a letter in the nym.alias.net format through send@.
     h.sh(&snippet("send"), "");
     let (code, log) = mail(&s, &spool, "send@nym.example", &h.read("letter.asc"));
