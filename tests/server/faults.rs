@@ -234,6 +234,7 @@ fn send_request(g: &Gpg, marker: &str) -> Vec<u8> {
 fn sendmail_failing_or_hanging_keeps_the_mail_queued_and_flush_sends_it_once() {
     let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
     let sm = FakeTransport::new(s.dir.path(), "sendmail");
+    s.set("mail", "transport", "\"sendmail\"");
     s.set("mail", "sendmail", &sm.argv());
     s.set("delivery", "transport_timeout", "1");
 

@@ -28,6 +28,7 @@ impl Capture {
         )
         .unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        s.set("mail", "transport", "\"sendmail\"");
         s.set("mail", "sendmail", &format!("[\"{}\"]", script.display()));
         Capture { dir }
     }
@@ -346,6 +347,7 @@ fn disable_stops_sending_and_receiving_enable_restores() {
 #[test]
 fn failing_sendmail_keeps_the_mail_queued_until_flush() {
     let (s, g) = server_with_nym("alice", "hsub: panda\nacksend: no\n");
+    s.set("mail", "transport", "\"sendmail\"");
     s.set("mail", "sendmail", "[\"/bin/false\"]");
     assert_eq!(send_as(&s, &g, "alice@nym.example", "To: bob@example.org\nSubject: q\n\nhi\n"), 0);
     assert!(s.db_snapshot().contains("Text(\"mail\")"), "mail not queued");

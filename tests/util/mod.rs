@@ -98,6 +98,9 @@ impl Server {
         // they are tested.
         s.set("pool", "enabled", "false");
         s.set("cover", "rate", "0");
+        // Outgoing mail goes to the home's spool, never to this machine's
+        // sendmail; tests of the sendmail transport switch it back.
+        s.set("mail", "transport", "\"spool\"");
         s
     }
 
