@@ -245,3 +245,111 @@ fn a_last_hop_to_a_missing_nym_is_refused_there_and_the_router_records_it() {
     assert_eq!((hops[0].env_to.as_str(), hops[0].exit), ("nobody-here@nym.test", Some(67)));
     assert!(c.captured().is_empty());
 }
+
+/// Create quill at N with the section 13 block and confirm it through the
+/// chain; the hops of the creation and confirmation are left in `c`.
+fn confirmed_nym(c: &mut Chain, g: &Gpg) {
+    c.add("nym.test", false);
+    g.import(&c.server("nym.test").key_export());
+    g.gen_modern("quill@nym.test");
+    let key = String::from_utf8(g.export("quill@nym.test")).unwrap();
+    let text = format!(
+        "Config:\nFrom: quill\nNym-Commands: create +acksend\nPublic-Key:\n{key}Reply-Block:\n{}",
+        reply_block(g)
+    );
+    let armored =
+        String::from_utf8(g.sign_encrypt("config@nym.test", "quill@nym.test", text.as_bytes())).unwrap();
+    let req = format!("From: someone@outside.test\nTo: config@nym.test\nSubject: new\n\n{armored}");
+    assert_eq!(c.inject("config@nym.test", "someone@outside.test", req.as_bytes()).0, 0);
+    let hops = c.route(0);
+    let notice = open_at_the_box(g, hops.last().expect("the creation notice"));
+    let cookie = notice
+        .lines()
+        .find_map(|l| l.strip_prefix("Reply-To: "))
+        .unwrap_or_else(|| panic!("no Reply-To: {notice}"))
+        .to_string();
+    let (code, log) = c.inject(&cookie, "anyone@outside.test", b"Subject: yes\n\nconfirm\n");
+    assert_eq!(code, 0, "{log}");
+    c.route(0);
+}
+
+#[test]
+fn mail_to_a_confirmed_nym_reaches_the_box_through_the_chain_signed_by_n_with_the_trailer() {
+    let (mut c, g) = chain();
+    confirmed_nym(&mut c, &g);
+    let secret = "The minutes of the meeting, for quill only.";
+    // As N's MTA hands it over: with the Received line naming N's host.
+    let mail = format!(
+        "Received: from mx.source.test by host7.n-operator.internal\n\
+         From: Sam Source <sam@source.test>\nTo: quill@nym.test\nSubject: minutes\n\
+         Message-ID: <m1@source.test>\n\n{secret}\n"
+    );
+    let (code, log) = c.inject("quill@nym.test", "sam@source.test", mail.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    // The log says how it went, never to whom.
+    assert!(log.contains("event=reply_block outcome=remailed count=1"), "{log}");
+    assert!(!log.contains("quill") && !log.contains("sam@"), "{log}");
+    let hops = c.route(0);
+    let path: Vec<(&str, &str)> =
+        hops.iter().map(|h| (h.from_instance.as_str(), h.env_to.as_str())).collect();
+    assert_eq!(
+        path,
+        [("nym.test", "remailer@r1.test"), ("r1.test", "remailer@r2.test"), ("r2.test", "quill@box.test")],
+        "{hops:#?}"
+    );
+    // Nothing on the way names the nym, the correspondent or the text,
+    // and the payload changes at every hop.
+    for h in &hops {
+        for leak in ["quill@nym.test", "sam@source.test", "minutes", secret, "Received:", "n-operator"] {
+            assert!(!h.mail.contains(leak), "{leak} at {}: {}", h.from_instance, h.mail);
+        }
+    }
+    let bodies: Vec<&str> = hops.iter().map(|h| h.body()).collect();
+    assert!(bodies[0] != bodies[1] && bodies[1] != bodies[2]);
+    // Only N's articles on a.a.m. would have been the other way: none.
+    assert!(c.server("nym.test").articles().is_empty());
+    // At the box: k2, k1, then the nym key with N's good signature; the
+    // message as received, then the 7.1 trailer.
+    let end = hops.last().unwrap();
+    assert!(!end.mail.contains("nym.test") && !end.mail.contains("r1.test"), "{}", end.mail);
+    let opened = open_at_the_box(&g, end);
+    assert!(opened.contains("From: Sam Source <sam@source.test>\n"), "{opened}");
+    assert!(
+        opened.contains("by host7.n-operator.internal\n"),
+        "as received, inside the encryption: {opened}"
+    );
+    assert!(opened.contains(&format!("\n{secret}\n")), "{opened}");
+    let trailer = opened.split("\n~~~\n").nth(1).unwrap_or_else(|| panic!("no trailer: {opened}"));
+    assert!(trailer.contains("\nTo: quill@nym.test\n") && trailer.contains("\nDate: "), "{trailer}");
+}
+
+#[test]
+fn the_daily_limit_stops_mail_before_it_leaves_and_one_disabled_notice_travels_the_chain() {
+    let (mut c, g) = chain();
+    confirmed_nym(&mut c, &g);
+    c.server("nym.test").set("reply_blocks", "daily_units", "3");
+    let mut sent = 0;
+    let mut code = 0;
+    for i in 0..6 {
+        let mail = format!("From: a@source.test\nTo: quill@nym.test\nSubject: n{i}\n\nmessage {i}\n");
+        code = c.inject("quill@nym.test", "a@source.test", mail.as_bytes()).0;
+        if code != 0 {
+            break;
+        }
+        sent += 1;
+    }
+    // The creation and confirmation notices cost nothing (7.3): three
+    // messages of one unit each go, the fourth is refused with 69.
+    assert_eq!((sent, code), (3, 69));
+    let hops = c.route(0);
+    let boxed: Vec<&Hop> = hops.iter().filter(|h| h.env_to == "quill@box.test").collect();
+    assert_eq!(boxed.len(), 4, "three messages and one notice: {hops:#?}");
+    let texts: Vec<String> = boxed.iter().map(|h| open_at_the_box(&g, h)).collect();
+    let notices = texts.iter().filter(|t| t.contains("daily limit")).count();
+    assert_eq!(notices, 1, "{texts:#?}");
+    // Disabled now: the next mail is refused at once, and no second
+    // notice follows.
+    let again = c.inject("quill@nym.test", "a@source.test", b"Subject: more\n\nmore\n").0;
+    assert_eq!(again, 69);
+    assert!(c.route(0).is_empty());
+}
