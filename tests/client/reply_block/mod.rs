@@ -310,9 +310,7 @@ fn a_reply_block_nym_is_created_confirmed_and_reached_through_two_remailers() {
     assert!(log.contains("outcome=confirmed"), "{log}");
 
     // "Reply block confirmed" arrives; read from one mbox together with
-    // the first notice again. (Mail from outside reaches a nym through
-    // its blocks once the server's Type I engine is connected; on this
-    // branch the server still posts it to alt.anonymous.messages.)
+    // the first notice again.
     let inputs = w.take_inputs();
     assert_eq!(inputs.len(), 1, "{log}");
     let mut mbox = String::new();
@@ -336,6 +334,20 @@ fn a_reply_block_nym_is_created_confirmed_and_reached_through_two_remailers() {
     // Nothing waits for confirmation any more.
     let o = run(w.nym().args(["confirm", "quill@nym.example", "--direct"]), None);
     assert_eq!(o.status.code(), Some(65));
+
+    // Mail from outside now goes through the block, and `nym read --mail`
+    // opens what the last hop delivers.
+    let outside = b"From: sam@source.test\nTo: quill@nym.example\nSubject: hello\n\nfor quill's eyes\n";
+    let (code, log) = w.deliver("quill@nym.example", "sam@source.test", outside);
+    assert_eq!(code, 0, "{log}");
+    let inputs = w.take_inputs();
+    assert_eq!(inputs.len(), 1, "{log}");
+    let hops = w.route(&inputs[0]);
+    assert!(!hops[2].text.contains("for quill's eyes"), "{}", hops[2].text);
+    let (code, out) = w.read_mail(&hops[2].text);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("mail relayed to you by the server; server signature: good"), "{out}");
+    assert!(out.contains("for quill's eyes") && out.contains("To: quill@nym.example"), "{out}");
 }
 
 #[test]
