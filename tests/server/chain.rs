@@ -353,3 +353,49 @@ fn the_daily_limit_stops_mail_before_it_leaves_and_one_disabled_notice_travels_t
     assert_eq!(again, 69);
     assert!(c.route(0).is_empty());
 }
+
+#[test]
+fn a_hidden_loop_through_r2_back_to_the_nym_is_stopped_by_the_daily_limit() {
+    let (mut c, g) = chain();
+    c.add("nym.test", false);
+    g.import(&c.server("nym.test").key_export());
+    c.server("nym.test").set("reply_blocks", "daily_units", "3");
+    g.gen_modern("quill@nym.test");
+    let key = String::from_utf8(g.export("quill@nym.test")).unwrap();
+    // N sees only "to remailer@r2.test"; inside R2's layer the block
+    // points back at the nym itself, which N cannot see (6.1 passes it).
+    let hidden = pgp(&g, "r2.test", "::\nAnon-To: quill@nym.test\n\n");
+    let block = format!("::\nAnon-To: remailer@r2.test\n\n::\nEncrypted: PGP\n\n{hidden}\n**\n");
+    let text = format!("Config:\nFrom: quill\nNym-Commands: create\nPublic-Key:\n{key}Reply-Block:\n{block}");
+    let armored =
+        String::from_utf8(g.sign_encrypt("config@nym.test", "quill@nym.test", text.as_bytes())).unwrap();
+    let req = format!("From: someone@outside.test\nTo: config@nym.test\nSubject: new\n\n{armored}");
+    let (code, log) = c.inject("config@nym.test", "someone@outside.test", req.as_bytes());
+    assert_eq!(code, 0, "{log}");
+    // The creation notice comes back to the nym while the block is still
+    // pending, so N posts it to alt.anonymous.messages: the holder reads
+    // the cookie there (the relayed mail, then the notice inside it).
+    let first = c.route(0);
+    let arts = c.server("nym.test").articles();
+    assert_eq!(arts.len(), 1, "{log} {first:#?}");
+    let relayed = g.decrypt(arts[0].body.as_bytes());
+    assert!(relayed.ok, "{}", relayed.stderr);
+    let relayed = String::from_utf8(relayed.stdout).unwrap();
+    let at = relayed.find("-----BEGIN PGP MESSAGE-----").expect("the notice inside");
+    let notice = g.decrypt(&relayed.as_bytes()[at..]);
+    let notice = String::from_utf8(notice.stdout).unwrap();
+    let cookie =
+        notice.lines().find_map(|l| l.strip_prefix("Reply-To: ")).expect("confirm address").to_string();
+    // Confirming starts the loop: "Reply block confirmed" goes through the
+    // block, comes back as mail to the nym, goes through the block again...
+    assert_eq!(c.inject(&cookie, "anyone@outside.test", b"Subject: yes\n\nyes\n").0, 0);
+    let hops = c.route_any();
+    let at_n: Vec<Option<i32>> =
+        hops.iter().filter(|h| h.env_to == "quill@nym.test").map(|h| h.exit).collect();
+    // Three units go round (1 each), the fourth copy disables the nym
+    // (69) and its one notice comes round once more to a disabled nym
+    // (69 again); then nothing moves.
+    assert_eq!(at_n, [Some(0), Some(0), Some(0), Some(69), Some(69)], "{hops:#?}");
+    let show = crate::util::ok(c.server("nym.test").cmd().args(["nym", "show", "quill@nym.test"]), None);
+    assert!(show.contains("+disable"), "{show}");
+}
