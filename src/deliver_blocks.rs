@@ -54,6 +54,11 @@ pub(crate) fn inbound<R: Read>(
         return via_aam(ctx, n, &raw, digest);
     }
     let form = inblocks::form(&n);
+    if form == inblocks::Form::Plain {
+        // Every remailer on the way reads it: not the MTA's trace fields
+        // that name this host.
+        raw = crate::protocol::trace::strip(&raw);
+    }
     let trailer = match form {
         inblocks::Form::Plain => Vec::new(),
         _ => blocks::trailer(raw.ends_with(b"\n"), received, &inblocks::received_for(&n, ext)),

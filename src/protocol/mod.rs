@@ -31,5 +31,6 @@ pub mod remailer_info;
 pub mod reply_block;
 pub mod send_format;
 pub mod send_request;
+pub mod trace;
 pub mod type1;
 pub mod url_request;

@@ -186,6 +186,17 @@ fn without_cryptrecv_mail_goes_in_clear_and_fixedsize_is_ignored() {
         [BLOCK.as_bytes(), &raw].concat(),
         "the message as received, nothing added"
     );
+    // In clear, every remailer on the way reads it: the trace fields the
+    // MTA put on top (naming this host) are removed, nothing else.
+    n.clear();
+    let traced = [
+        &b"Return-Path: <bob@example.org>\nReceived: from mx.example.org\n\tby host7.operator.internal\n\
+           Delivered-To: quill@nym.example\n"[..],
+        &raw,
+    ]
+    .concat();
+    assert_eq!(n.deliver("quill@nym.example", "bob@example.org", &traced).0, 0);
+    assert_eq!(n.inputs()[0].as_bytes(), [BLOCK.as_bytes(), &raw].concat());
 }
 
 #[test]
