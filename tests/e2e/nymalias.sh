@@ -83,6 +83,15 @@ wait_copies() {
         fail "$(mbox_count "/var/mail/$RCPT_USER" "Subject: $1") copies with Subject $1 in the mailbox, wanted $2"
 }
 
+# quill_has REGEX: a line of `nymgate nym show quill@` matches. The output
+# is read whole first: a `grep -q` on the pipe may exit before nymgate has
+# written its last line, and nymgate's broken pipe would fail the pipeline
+# (pipefail).
+quill_has() {
+    ng nym show "quill@$DOMAIN" >"$STATE/quill.now" || fail "nymgate nym show quill@$DOMAIN failed"
+    grep -q -- "$1" "$STATE/quill.now"
+}
+
 # log_since N: the Postfix log from line N on.
 log_since() { tail -n "+$1" "$POSTFIX_LOG"; }
 
@@ -241,7 +250,7 @@ EOF
     mail_file "$STATE/confirm-quill.eml" "$OUTSIDER@localhost" "confirm+$COOKIE@$DOMAIN" "ok" "$STATE/unknown.txt"
     qid=$(smtp 25 "$OUTSIDER@localhost" "confirm+$COOKIE@$DOMAIN" "$STATE/confirm-quill.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<confirm\+$COOKIE@$DOMAIN>, relay=nymgate,.* status=sent" 60
-    ng nym show "quill@$DOMAIN" | grep -q '^blocks: *1 active, 0 pending$' ||
+    quill_has '^blocks: *1 active, 0 pending$' ||
         fail "the cookie did not activate the set: $(ng nym show "quill@$DOMAIN" | grep '^blocks:')"
     ok "confirm+<cookie>: $(postfix_log_of "$qid" "confirm\+$COOKIE@$DOMAIN"); nym show: $(ng nym show "quill@$DOMAIN" | grep '^blocks:')"
     # "reply block confirmed" comes back through the block: the second copy.
@@ -381,7 +390,7 @@ EOF
     signed_config quill "$STATE/quill-disable.txt" "$STATE/quill-disable.eml"
     qid=$(smtp 25 "$OUTSIDER@localhost" "config@$DOMAIN" "$STATE/quill-disable.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<config@$DOMAIN>, relay=nymgate,.* status=sent" 60
-    ng nym show "quill@$DOMAIN" | grep -q '^flags: .*+disable' || fail "+disable not applied: $(ng nym show "quill@$DOMAIN")"
+    quill_has '^flags: .*+disable' || fail "+disable not applied: $(ng nym show "quill@$DOMAIN")"
     qid=$(smtp 25 "$OUTSIDER@localhost" "quill@$DOMAIN" "$STATE/named.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<quill@$DOMAIN>, relay=nymgate,.* dsn=5\.3\.0, status=bounced" 60
     ok "disable: $(postfix_log_of "$qid" "quill@$DOMAIN")"
@@ -441,7 +450,7 @@ nymalias_exim() {
     signed_config quill "$STATE/quill-enable.txt" "$STATE/quill-enable.eml"
     id=$(smtp "$EXIM_PORT" "$OUTSIDER@localhost" "config@$DOMAIN" "$STATE/quill-enable.eml")
     wait_for "$STATE/exim/log/mainlog" "$id => .*config@$DOMAIN.* R=nymgate T=nymgate_pipe" 60
-    ng nym show "quill@$DOMAIN" | grep -q '^flags: .*-disable' || fail "-disable not applied"
+    quill_has '^flags: .*-disable' || fail "-disable not applied"
     # nobcc: 77.
     id=$(smtp "$EXIM_PORT" "$OUTSIDER@localhost" "quill@$DOMAIN" "$STATE/bcc.eml")
     wait_for "$STATE/exim/log/mainlog" "$id \*\* .*quill@$DOMAIN.*T=nymgate_pipe.*returned 77" 60
@@ -470,7 +479,7 @@ nymalias_exim() {
     signed_config quill "$STATE/quill-block2.txt" "$STATE/quill-block2.eml"
     id=$(smtp "$EXIM_PORT" "$OUTSIDER@localhost" "config@$DOMAIN" "$STATE/quill-block2.eml")
     wait_for "$STATE/exim/log/mainlog" "$id => .*config@$DOMAIN.* R=nymgate T=nymgate_pipe" 60
-    ng nym show "quill@$DOMAIN" | grep -q '^blocks: *1 active, 1 pending$' ||
+    quill_has '^blocks: *1 active, 1 pending$' ||
         fail "the new block is not pending: $(ng nym show "quill@$DOMAIN" | grep '^blocks:')"
     wait_copies "$tag2" 1
     mbox_nth "/var/mail/$RCPT_USER" "Subject: $tag2" 1 >"$STATE/quill-notice2.mbox"
@@ -488,7 +497,7 @@ nymalias_exim() {
     wait_for "$STATE/exim/log/mainlog" "$id (\*\*|=>) " 60
     grep -Eq "$id => confirm <confirm\+$cookie@$DOMAIN> R=nymgate T=nymgate_pipe" "$STATE/exim/log/mainlog" ||
         fail "Exim did not pipe confirm+COOKIE@: $(grep -E "$id " "$STATE/exim/log/mainlog" | tail -n 2)"
-    ng nym show "quill@$DOMAIN" | grep -q '^blocks: *1 active, 0 pending$' ||
+    quill_has '^blocks: *1 active, 0 pending$' ||
         fail "confirm+COOKIE@ through Exim did not activate the set: $(ng nym show "quill@$DOMAIN" | grep '^blocks:')"
     ok "confirm+COOKIE@ through Exim: $(grep -E "$id => " "$STATE/exim/log/mainlog" | sed -E 's/^[0-9-]+ [0-9:]+ //'); nym show: $(ng nym show "quill@$DOMAIN" | grep '^blocks:')"
     wait_copies "$tag2" 2 # "reply block confirmed", through the new block
