@@ -518,7 +518,7 @@ nymalias_exim() {
     reloads=$(count "$STATE/recipients-path.log" 'exit 0$')
     qid=$(smtp 25 "$OUTSIDER@localhost" "config@$DOMAIN" "$STATE/quill-delete.eml")
     wait_for "$POSTFIX_LOG" "$qid: to=<config@$DOMAIN>, relay=nymgate,.* status=sent" 60
-    ! ng nym list | grep -q "quill@$DOMAIN" || fail "quill still in nym list after delete"
+    ! ng nym list | grep -c "quill@$DOMAIN" >/dev/null || fail "quill still in nym list after delete"
     for _ in $(seq 20); do grep -q "^quill@$DOMAIN " "$TABLE" || break; sleep 0.5; done
     ! grep -q "^quill@$DOMAIN " "$TABLE" || fail "quill still in $TABLE after delete"
     wait_reload $((reloads + 1))
