@@ -112,7 +112,7 @@ pub fn open_state_rotating(cfg: &Config) -> Result<(Store, ServerKey, Option<Str
     check_db_private(cfg)?;
     check_private(&cfg.key_path())?;
     let store = Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
-    let mut key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
+    let mut key = ServerKey::from_file(&cfg.key_path())?;
     let previous = crate::rotation::accept_previous(cfg, &mut key, store::now())?;
     Ok((store, key, previous))
 }

@@ -19,8 +19,8 @@ use openpgp::types::{PublicKeyAlgorithm, ReasonForRevocation, SignatureType};
 use openpgp::Cert;
 
 use super::guard::guarded;
+use super::policy;
 use super::server_key::{generate_server_key, tsk_armored};
-use super::{policy, ServerKey};
 
 /// The Subject of the notice every nym receives when the key rotates.
 pub const ROTATION_SUBJECT: &str = "Server key rotated";
@@ -134,14 +134,6 @@ pub fn public_keyring(keys: &[&[u8]]) -> Result<Vec<u8>> {
 /// Fingerprint (hex) of an armored or binary key.
 pub fn fingerprint_of(bytes: &[u8]) -> Result<String> {
     Ok(cert_of(bytes)?.fingerprint().to_hex())
-}
-
-impl ServerKey {
-    /// During a rotation's grace period: requests encrypted to `old` are
-    /// decrypted too. Signing stays with this key.
-    pub fn accept_previous(&mut self, old: ServerKey) {
-        self.decryptors.extend(old.decryptors);
-    }
 }
 
 /// Why a holder's client refuses a new server key.

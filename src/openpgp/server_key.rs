@@ -4,11 +4,13 @@ use anyhow::{anyhow, Context, Result};
 use sequoia_openpgp as openpgp;
 
 use openpgp::cert::prelude::*;
+use openpgp::crypto::mem::Protected;
 use openpgp::crypto::KeyPair;
 use openpgp::parse::Parse;
 use openpgp::serialize::SerializeInto;
 use openpgp::types::KeyFlags;
-use openpgp::{Cert, KeyHandle};
+use openpgp::{Cert, Fingerprint, KeyHandle};
+use std::cell::OnceCell;
 
 use super::policy;
 
@@ -36,11 +38,152 @@ pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result
     Ok(cert)
 }
 
-/// The server key with its secrets unlocked, ready for use.
+/// A secret key packet of the server key file, kept as it was read (and
+/// erased when dropped) until an operation needs it: parsing a secret key
+/// makes sequoia seal it in encrypted memory, which costs more than the
+/// rest of a delivery's OpenPGP work, so only the key an operation uses is
+/// parsed (a mail to a nym signs and never decrypts).
+struct SecretSlot {
+    fingerprint: Fingerprint,
+    sign: bool,
+    encrypt: bool,
+    /// The whole packet, header and body, as it stands in the file.
+    packet: Protected,
+}
+
+impl SecretSlot {
+    fn keypair(&self) -> Result<KeyPair> {
+        use openpgp::packet::Packet;
+        let key = match Packet::from_bytes(&self.packet[..]).context("server key: secret key packet")? {
+            Packet::SecretKey(k) => k.role_into_unspecified(),
+            Packet::SecretSubkey(k) => k.role_into_unspecified(),
+            _ => return Err(anyhow!("server key: not a secret key packet")),
+        };
+        // The public part was taken from the same bytes; a mismatch means
+        // the split below misjudged the packet, never a usable key.
+        if key.fingerprint() != self.fingerprint || !key.has_unencrypted_secret() {
+            return Err(anyhow!("server key: secret key packet does not match its public key"));
+        }
+        key.into_keypair()
+    }
+}
+
+/// The server key: the public certificate, and the secrets parsed on
+/// first use.
 pub struct ServerKey {
     pub cert: Cert,
-    pub(super) signer: KeyPair,
-    pub(super) decryptors: Vec<(KeyHandle, KeyPair)>,
+    slots: Vec<SecretSlot>,
+    signer: OnceCell<KeyPair>,
+    decryptors: Option<Vec<(KeyHandle, KeyPair)>>,
+}
+
+/// The packet at the start of `b`: (tag, header length, body length).
+/// Only definite lengths: a key file has no partial-length packets.
+fn frame(b: &[u8]) -> Option<(u8, usize, usize)> {
+    let ctb = *b.first()?;
+    if ctb & 0x80 == 0 {
+        return None;
+    }
+    let be = |r: std::ops::Range<usize>| -> Option<usize> {
+        Some(b.get(r)?.iter().fold(0usize, |n, &x| (n << 8) | x as usize))
+    };
+    let (tag, hl, len): (u8, usize, usize) = if ctb & 0x40 != 0 {
+        let l0 = *b.get(1)? as usize;
+        match l0 {
+            0..=191 => (ctb & 0x3f, 2, l0),
+            192..=223 => (ctb & 0x3f, 3, ((l0 - 192) << 8) + *b.get(2)? as usize + 192),
+            255 => (ctb & 0x3f, 6, be(2..6)?),
+            _ => return None,
+        }
+    } else {
+        let tag = (ctb >> 2) & 0x0f;
+        match ctb & 3 {
+            0 => (tag, 2, be(1..2)?),
+            1 => (tag, 3, be(1..3)?),
+            2 => (tag, 5, be(1..5)?),
+            _ => return None,
+        }
+    };
+    (hl.checked_add(len)? <= b.len()).then_some((tag, hl, len))
+}
+
+/// How many bytes at the start of a secret key packet's body are its
+/// public key (version 4 or 6).
+fn public_len(body: &[u8]) -> Option<usize> {
+    use openpgp::crypto::mpi;
+    use openpgp::serialize::MarshalInto;
+    match *body.first()? {
+        4 => {
+            let algo = openpgp::types::PublicKeyAlgorithm::from(*body.get(5)?);
+            let mpis = mpi::PublicKey::parse(algo, body.get(6..)?).ok()?;
+            let n = 6 + mpis.serialized_len();
+            (n < body.len()).then_some(n)
+        }
+        6 => {
+            let n = 10usize.checked_add(u32::from_be_bytes(body.get(6..10)?.try_into().ok()?) as usize)?;
+            (n < body.len()).then_some(n)
+        }
+        _ => None,
+    }
+}
+
+/// Split the binary key file into a public-only packet stream and, for
+/// each key packet in order, its secret packet (`None` for a public one).
+/// `None` when the file has a shape this does not know (the caller then
+/// parses it whole).
+fn split(bin: &[u8]) -> Option<(Vec<u8>, Vec<Option<Protected>>)> {
+    let mut public = Vec::with_capacity(bin.len());
+    let mut keys = Vec::new();
+    let mut rest = bin;
+    while !rest.is_empty() {
+        let (tag, hl, len) = frame(rest)?;
+        let (packet, tail) = rest.split_at(hl + len);
+        match tag {
+            5 | 7 => {
+                let body = &packet[hl..];
+                let n = public_len(body)?;
+                public.push(if tag == 5 { 0xc6 } else { 0xce });
+                public.push(0xff);
+                public.extend_from_slice(&u32::try_from(n).ok()?.to_be_bytes());
+                public.extend_from_slice(&body[..n]);
+                keys.push(Some(Protected::from(packet)));
+            }
+            6 | 14 => {
+                public.extend_from_slice(packet);
+                keys.push(None);
+            }
+            _ => public.extend_from_slice(packet),
+        }
+        rest = tail;
+    }
+    Some((public, keys))
+}
+
+/// The key file's bytes without armor, in memory that is erased on drop.
+fn dearmor(bytes: &[u8]) -> Result<Protected> {
+    use std::io::Read;
+    if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        return Ok(Protected::from(bytes));
+    }
+    let mut r = openpgp::armor::Reader::from_bytes(
+        bytes,
+        openpgp::armor::ReaderMode::Tolerant(Some(openpgp::armor::Kind::SecretKey)),
+    );
+    // Binary is shorter than its armor: one buffer, never reallocated.
+    let mut buf = Protected::new(bytes.len());
+    let mut n = 0;
+    loop {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(anyhow!(e).context("server key file is not an OpenPGP key")),
+        }
+        if n == buf.len() {
+            return Err(anyhow!("server key file: armor decodes to more than its size"));
+        }
+    }
+    Ok(Protected::from(&buf[..n]))
 }
 
 impl ServerKey {
@@ -50,26 +193,139 @@ impl ServerKey {
         self.cert.fingerprint().to_hex()
     }
 
-    /// Load the server key from its file. The file is our own (mode 0600,
-    /// written by `init`), so its self-signatures are not verified again on
-    /// every delivery: that verification was most of a delivery's CPU time.
-    /// Each key is used as the flags of its first self-signature say.
+    /// Read the key file (the caller checked that it is private) and load
+    /// it; the file's bytes are erased from memory afterwards.
+    pub fn from_file(path: &std::path::Path) -> Result<ServerKey> {
+        let bytes = Protected::from(std::fs::read(path)?);
+        ServerKey::from_tsk(&bytes)
+    }
+
+    /// Load the server key from its file's bytes. The file is our own
+    /// (mode 0600, written by `init`), so its self-signatures are not
+    /// verified again on every delivery: that verification was most of a
+    /// delivery's CPU time. Each key is used as the flags of its first
+    /// self-signature say. Only the public packets are parsed here; a
+    /// secret key is parsed when an operation first needs it.
     pub fn from_tsk(bytes: &[u8]) -> Result<ServerKey> {
+        use openpgp::packet::{Packet, Tag};
+        use openpgp::types::SignatureType;
+        let bin = dearmor(bytes)?;
+        let Some((public, mut keys)) = split(&bin) else { return ServerKey::from_tsk_whole(&bin) };
+        drop(bin);
+        let pile =
+            openpgp::PacketPile::from_bytes(&public).context("server key file is not an OpenPGP key")?;
+        let mut slots: Vec<SecretSlot> = Vec::new();
+        // The slot of the key packet last seen, until a self-signature
+        // with flags says what it is for.
+        let mut current: Option<usize> = None;
+        let mut key_no = 0usize;
+        for p in pile.children() {
+            let fingerprint = match p {
+                Packet::PublicKey(k) => Some(k.fingerprint()),
+                Packet::PublicSubkey(k) => Some(k.fingerprint()),
+                Packet::Unknown(u) if matches!(u.tag(), Tag::PublicKey | Tag::PublicSubkey) => None,
+                Packet::Signature(sig)
+                    if matches!(
+                        sig.typ(),
+                        SignatureType::SubkeyBinding
+                            | SignatureType::DirectKey
+                            | SignatureType::PositiveCertification
+                            | SignatureType::GenericCertification
+                            | SignatureType::CasualCertification
+                            | SignatureType::PersonaCertification
+                    ) =>
+                {
+                    if let (Some(flags), Some(i)) = (sig.key_flags(), current) {
+                        current = None;
+                        slots[i].sign = flags.for_signing();
+                        slots[i].encrypt = flags.for_transport_encryption() || flags.for_storage_encryption();
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            // A key packet: was it a secret one?
+            let secret = keys.get_mut(key_no).and_then(Option::take);
+            key_no += 1;
+            current = match (fingerprint, secret) {
+                (Some(fingerprint), Some(packet)) => {
+                    slots.push(SecretSlot { fingerprint, sign: false, encrypt: false, packet });
+                    Some(slots.len() - 1)
+                }
+                _ => None,
+            };
+        }
+        if key_no != keys.len() {
+            return Err(anyhow!("server key file: key packets did not parse"));
+        }
+        let cert = Cert::from_packets(pile.into_children())?;
+        // Slots no self-signature gave a use to are not kept.
+        slots.retain(|s| s.sign || s.encrypt);
+        if !slots.iter().any(|s| s.sign) {
+            return Err(anyhow!("server key has no signing key"));
+        }
+        if !slots.iter().any(|s| s.encrypt) {
+            return Err(anyhow!("server key has no encryption key"));
+        }
+        Ok(ServerKey { cert, slots, signer: OnceCell::new(), decryptors: None })
+    }
+
+    /// The signing key pair, parsed on first use.
+    pub(super) fn signer(&self) -> Result<KeyPair> {
+        if let Some(k) = self.signer.get() {
+            return Ok(k.clone());
+        }
+        let slot =
+            self.slots.iter().find(|s| s.sign).ok_or_else(|| anyhow!("server key has no signing key"))?;
+        let pair = slot.keypair()?;
+        let _ = self.signer.set(pair.clone());
+        Ok(pair)
+    }
+
+    /// The decryption key pairs (with the handle of each key), parsed on
+    /// first use.
+    pub(super) fn decryptors(&mut self) -> Result<&mut Vec<(KeyHandle, KeyPair)>> {
+        if self.decryptors.is_none() {
+            let mut v = Vec::new();
+            for s in self.slots.iter().filter(|s| s.encrypt) {
+                v.push((s.fingerprint.clone().into(), s.keypair()?));
+            }
+            self.decryptors = Some(v);
+        }
+        self.decryptors.as_mut().ok_or_else(|| anyhow!("server key has no encryption key"))
+    }
+
+    /// During a rotation's grace period: requests encrypted to `old` are
+    /// decrypted too. Signing stays with this key. The old key's secrets
+    /// stay unparsed until a request needs them (most deliveries are mail
+    /// to a nym, which only signs).
+    pub fn accept_previous(&mut self, mut old: ServerKey) -> Result<()> {
+        if self.decryptors.is_none() && old.decryptors.is_none() {
+            self.slots
+                .extend(old.slots.into_iter().filter(|s| s.encrypt).map(|s| SecretSlot { sign: false, ..s }));
+        } else {
+            // One of the two was parsed whole (a key file of a shape
+            // `split` does not know): both lists are made now.
+            let theirs = std::mem::take(old.decryptors()?);
+            self.decryptors()?.extend(theirs);
+        }
+        Ok(())
+    }
+
+    /// The old way, every secret parsed at once: for a key file whose
+    /// packets `split` does not know.
+    fn from_tsk_whole(bin: &[u8]) -> Result<ServerKey> {
         use openpgp::packet::{Key, Packet};
         use openpgp::types::SignatureType;
-        let pile = openpgp::PacketPile::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
+        let pile = openpgp::PacketPile::from_bytes(bin).context("server key file is not an OpenPGP key")?;
         let mut signer = None;
         let mut decryptors = Vec::new();
         let mut current: Option<
             Key<openpgp::packet::key::SecretParts, openpgp::packet::key::UnspecifiedRole>,
         > = None;
-        // Walk the packets: each secret subkey is followed by its binding
-        // signature, whose flags say what the subkey is for.
         for p in pile.children() {
             match p {
                 Packet::SecretSubkey(k) => current = Some(k.clone().role_into_unspecified()),
-                // The primary key's flags sit on its direct-key or User ID
-                // self-signature; the first one that has flags decides.
                 Packet::SecretKey(k) => current = Some(k.clone().role_into_unspecified()),
                 Packet::PublicSubkey(_) | Packet::PublicKey(_) => current = None,
                 Packet::Signature(sig)
@@ -97,12 +353,14 @@ impl ServerKey {
                 _ => {}
             }
         }
-        let cert = Cert::from_packets(pile.into_children())?;
+        let cert = Cert::from_packets(pile.into_children())?.strip_secret_key_material();
         let signer = signer.ok_or_else(|| anyhow!("server key has no signing key"))?;
         if decryptors.is_empty() {
             return Err(anyhow!("server key has no encryption key"));
         }
-        Ok(ServerKey { cert, signer, decryptors })
+        let cell = OnceCell::new();
+        let _ = cell.set(signer);
+        Ok(ServerKey { cert, slots: Vec::new(), signer: cell, decryptors: Some(decryptors) })
     }
 
     /// Full check of the server key under the policy (for `init` and
@@ -185,5 +443,59 @@ mod add_uid_tests {
             vc.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect();
         assert_eq!(uids.len(), 2, "{uids:?}");
         assert!(uids.contains(&"nymgate Config <config@b.example>".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+
+    fn tsk(rsa: Option<u32>) -> Vec<u8> {
+        let cert = generate_server_key(&["nymgate Config <config@a.example>".to_string()], rsa).unwrap();
+        tsk_armored(&cert).unwrap()
+    }
+
+    #[test]
+    fn loading_parses_no_secret_until_an_operation_needs_one() {
+        for bytes in [tsk(None), tsk(Some(2048)), include_bytes!("../../fuzz/keys/server.key").to_vec()] {
+            let mut k = ServerKey::from_tsk(&bytes).unwrap();
+            // The split path was taken: the secrets wait in their slots.
+            assert!(k.signer.get().is_none() && k.decryptors.is_none());
+            assert!(!k.slots.is_empty());
+            assert!(!k.cert.is_tsk(), "the certificate holds no secrets");
+            // Same keys, same uses as parsing the whole file.
+            let whole = ServerKey::from_tsk_whole(&dearmor(&bytes).unwrap()).unwrap();
+            assert_eq!(k.cert.fingerprint(), whole.cert.fingerprint());
+            let signer = k.signer().unwrap();
+            assert_eq!(signer.public().fingerprint(), whole.signer().unwrap().public().fingerprint());
+            assert!(k.decryptors.is_none(), "signing does not parse the decryption keys");
+            let mut w = whole;
+            let a: Vec<_> = k.decryptors().unwrap().iter().map(|(h, _)| h.clone()).collect();
+            let b: Vec<_> = w.decryptors().unwrap().iter().map(|(h, _)| h.clone()).collect();
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_an_error_not_a_panic() {
+        let bytes = tsk(None);
+        let bin = dearmor(&bytes).unwrap().to_vec();
+        for cut in [1, 2, 7, bin.len() / 3, bin.len() / 2, bin.len() - 1] {
+            let _ = ServerKey::from_tsk(&bin[..cut]).map(|mut k| {
+                let _ = k.signer();
+                let _ = k.decryptors();
+            });
+        }
+        // A secret packet whose public part does not match is refused at use.
+        let (_, keys) = split(&bin).unwrap();
+        let mut slot = SecretSlot {
+            fingerprint: Fingerprint::from_bytes(4, &[0u8; 20]).unwrap(),
+            sign: true,
+            encrypt: false,
+            packet: keys.into_iter().flatten().next().unwrap(),
+        };
+        assert!(slot.keypair().is_err());
+        slot.packet = Protected::from(&b"\xc5\x01\x04"[..]);
+        assert!(slot.keypair().is_err());
     }
 }
