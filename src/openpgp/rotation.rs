@@ -75,6 +75,7 @@ pub fn rotated_server_key(old_tsk: &[u8]) -> Result<Vec<u8>> {
 /// added during its grace period. Returns the new armored secret key.
 pub fn certify_user_ids(certifier_tsk: &[u8], new_tsk: &[u8]) -> Result<Vec<u8>> {
     let certifier = cert_of(certifier_tsk)?;
+    super::backend::check_server_cert(&certifier)?;
     let new = cert_of(new_tsk)?;
     let mut signer = certifier
         .primary_key()
@@ -104,6 +105,7 @@ pub fn certify_user_ids(certifier_tsk: &[u8], new_tsk: &[u8]) -> Result<Vec<u8>>
 /// naming the key that replaces it. Armored.
 pub fn revoke_superseded(old_tsk: &[u8], new_fpr: &str) -> Result<Vec<u8>> {
     let old = cert_of(old_tsk)?;
+    super::backend::check_server_cert(&old)?;
     let mut signer = old.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
     let msg = format!("superseded by {new_fpr}");
     let rev = openpgp::cert::CertRevocationBuilder::new()

@@ -12,12 +12,14 @@ use openpgp::types::KeyFlags;
 use openpgp::{Cert, Fingerprint, KeyHandle};
 use std::cell::OnceCell;
 
+use super::key_file::{dearmor, split, SecretSlot};
 use super::policy;
 
 /// Make the server key: a certification-only primary, a signing subkey and
 /// an encryption subkey, with the given User IDs (one per service and
 /// domain). No expiry: an expired server key silently breaks every client.
 pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result<Cert> {
+    super::backend::check_rsa_generation(rsa_bits)?;
     let suite = match rsa_bits {
         None => CipherSuite::Cv25519,
         Some(2048) => CipherSuite::RSA2k,
@@ -38,36 +40,6 @@ pub fn generate_server_key(user_ids: &[String], rsa_bits: Option<u32>) -> Result
     Ok(cert)
 }
 
-/// A secret key packet of the server key file, kept as it was read (and
-/// erased when dropped) until an operation needs it: parsing a secret key
-/// makes sequoia seal it in encrypted memory, which costs more than the
-/// rest of a delivery's OpenPGP work, so only the key an operation uses is
-/// parsed (a mail to a nym signs and never decrypts).
-struct SecretSlot {
-    fingerprint: Fingerprint,
-    sign: bool,
-    encrypt: bool,
-    /// The whole packet, header and body, as it stands in the file.
-    packet: Protected,
-}
-
-impl SecretSlot {
-    fn keypair(&self) -> Result<KeyPair> {
-        use openpgp::packet::Packet;
-        let key = match Packet::from_bytes(&self.packet[..]).context("server key: secret key packet")? {
-            Packet::SecretKey(k) => k.role_into_unspecified(),
-            Packet::SecretSubkey(k) => k.role_into_unspecified(),
-            _ => return Err(anyhow!("server key: not a secret key packet")),
-        };
-        // The public part was taken from the same bytes; a mismatch means
-        // the split below misjudged the packet, never a usable key.
-        if key.fingerprint() != self.fingerprint || !key.has_unencrypted_secret() {
-            return Err(anyhow!("server key: secret key packet does not match its public key"));
-        }
-        key.into_keypair()
-    }
-}
-
 /// The server key: the public certificate, and the secrets parsed on
 /// first use.
 pub struct ServerKey {
@@ -75,115 +47,6 @@ pub struct ServerKey {
     slots: Vec<SecretSlot>,
     signer: OnceCell<KeyPair>,
     decryptors: Option<Vec<(KeyHandle, KeyPair)>>,
-}
-
-/// The packet at the start of `b`: (tag, header length, body length).
-/// Only definite lengths: a key file has no partial-length packets.
-fn frame(b: &[u8]) -> Option<(u8, usize, usize)> {
-    let ctb = *b.first()?;
-    if ctb & 0x80 == 0 {
-        return None;
-    }
-    let be = |r: std::ops::Range<usize>| -> Option<usize> {
-        Some(b.get(r)?.iter().fold(0usize, |n, &x| (n << 8) | x as usize))
-    };
-    let (tag, hl, len): (u8, usize, usize) = if ctb & 0x40 != 0 {
-        let l0 = *b.get(1)? as usize;
-        match l0 {
-            0..=191 => (ctb & 0x3f, 2, l0),
-            192..=223 => (ctb & 0x3f, 3, ((l0 - 192) << 8) + *b.get(2)? as usize + 192),
-            255 => (ctb & 0x3f, 6, be(2..6)?),
-            _ => return None,
-        }
-    } else {
-        let tag = (ctb >> 2) & 0x0f;
-        match ctb & 3 {
-            0 => (tag, 2, be(1..2)?),
-            1 => (tag, 3, be(1..3)?),
-            2 => (tag, 5, be(1..5)?),
-            _ => return None,
-        }
-    };
-    (hl.checked_add(len)? <= b.len()).then_some((tag, hl, len))
-}
-
-/// How many bytes at the start of a secret key packet's body are its
-/// public key (version 4 or 6).
-fn public_len(body: &[u8]) -> Option<usize> {
-    use openpgp::crypto::mpi;
-    use openpgp::serialize::MarshalInto;
-    match *body.first()? {
-        4 => {
-            let algo = openpgp::types::PublicKeyAlgorithm::from(*body.get(5)?);
-            let mpis = mpi::PublicKey::parse(algo, body.get(6..)?).ok()?;
-            let n = 6 + mpis.serialized_len();
-            (n < body.len()).then_some(n)
-        }
-        6 => {
-            let n = 10usize.checked_add(u32::from_be_bytes(body.get(6..10)?.try_into().ok()?) as usize)?;
-            (n < body.len()).then_some(n)
-        }
-        _ => None,
-    }
-}
-
-/// Split the binary key file into a public-only packet stream and, for
-/// each key packet in order, its secret packet (`None` for a public one).
-/// `None` when the file has a shape this does not know (the caller then
-/// parses it whole).
-fn split(bin: &[u8]) -> Option<(Vec<u8>, Vec<Option<Protected>>)> {
-    let mut public = Vec::with_capacity(bin.len());
-    let mut keys = Vec::new();
-    let mut rest = bin;
-    while !rest.is_empty() {
-        let (tag, hl, len) = frame(rest)?;
-        let (packet, tail) = rest.split_at(hl + len);
-        match tag {
-            5 | 7 => {
-                let body = &packet[hl..];
-                let n = public_len(body)?;
-                public.push(if tag == 5 { 0xc6 } else { 0xce });
-                public.push(0xff);
-                public.extend_from_slice(&u32::try_from(n).ok()?.to_be_bytes());
-                public.extend_from_slice(&body[..n]);
-                keys.push(Some(Protected::from(packet)));
-            }
-            6 | 14 => {
-                public.extend_from_slice(packet);
-                keys.push(None);
-            }
-            _ => public.extend_from_slice(packet),
-        }
-        rest = tail;
-    }
-    Some((public, keys))
-}
-
-/// The key file's bytes without armor, in memory that is erased on drop.
-fn dearmor(bytes: &[u8]) -> Result<Protected> {
-    use std::io::Read;
-    if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-        return Ok(Protected::from(bytes));
-    }
-    let mut r = openpgp::armor::Reader::from_bytes(
-        bytes,
-        openpgp::armor::ReaderMode::Tolerant(Some(openpgp::armor::Kind::SecretKey)),
-    );
-    // Binary is shorter than its armor: one buffer, never reallocated.
-    let mut buf = Protected::new(bytes.len());
-    let mut n = 0;
-    loop {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(anyhow!(e).context("server key file is not an OpenPGP key")),
-        }
-        if n == buf.len() {
-            return Err(anyhow!("server key file: armor decodes to more than its size"));
-        }
-    }
-    Ok(Protected::from(&buf[..n]))
 }
 
 impl ServerKey {
@@ -259,6 +122,7 @@ impl ServerKey {
             return Err(anyhow!("server key file: key packets did not parse"));
         }
         let cert = Cert::from_packets(pile.into_children())?;
+        super::backend::check_server_cert(&cert)?;
         // Slots no self-signature gave a use to are not kept.
         slots.retain(|s| s.sign || s.encrypt);
         if !slots.iter().any(|s| s.sign) {
@@ -318,6 +182,13 @@ impl ServerKey {
         use openpgp::packet::{Key, Packet};
         use openpgp::types::SignatureType;
         let pile = openpgp::PacketPile::from_bytes(bin).context("server key file is not an OpenPGP key")?;
+        super::backend::check_server_algos(pile.children().filter_map(|p| match p {
+            Packet::SecretKey(k) => Some(k.pk_algo()),
+            Packet::PublicKey(k) => Some(k.pk_algo()),
+            Packet::SecretSubkey(k) => Some(k.pk_algo()),
+            Packet::PublicSubkey(k) => Some(k.pk_algo()),
+            _ => None,
+        }))?;
         let mut signer = None;
         let mut decryptors = Vec::new();
         let mut current: Option<
@@ -401,6 +272,7 @@ pub fn add_user_ids(bytes: &[u8], uids: &[String]) -> Result<Vec<u8>> {
     use openpgp::packet::UserID;
     use openpgp::parse::Parse;
     let cert = Cert::from_bytes(bytes).context("server key file is not an OpenPGP key")?;
+    super::backend::check_server_cert(&cert)?;
     let template = {
         let vc = cert.with_policy(policy(), None).context("server key is not valid")?;
         let binding = vc.primary_userid().context("server key has no User ID")?.binding_signature().clone();
@@ -455,9 +327,63 @@ mod lazy_tests {
         tsk_armored(&cert).unwrap()
     }
 
+    /// A server key of the shape `init --rsa 2048` makes, made directly
+    /// (a RustCrypto build refuses to make one through
+    /// [`generate_server_key`]).
+    fn rsa_tsk() -> Vec<u8> {
+        let (cert, _) = CertBuilder::new()
+            .set_cipher_suite(CipherSuite::RSA2k)
+            .set_validity_period(None)
+            .add_signing_subkey()
+            .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None)
+            .add_userid("nymgate Config <config@a.example>")
+            .generate()
+            .unwrap();
+        tsk_armored(&cert).unwrap()
+    }
+
+    #[test]
+    fn an_rsa_server_key_is_refused_by_a_variable_time_build() {
+        let bytes = rsa_tsk();
+        let bin = dearmor(&bytes).unwrap();
+        for r in [ServerKey::from_tsk(&bytes).err(), ServerKey::from_tsk_whole(&bin).err()] {
+            match r {
+                Some(e) => {
+                    assert!(super::super::backend::REFUSES_RSA_SECRETS, "{e:#}");
+                    assert!(format!("{e:#}").contains("--features crypto-openssl"), "{e:#}");
+                }
+                None => assert!(!super::super::backend::REFUSES_RSA_SECRETS),
+            }
+        }
+        let made = generate_server_key(&["nymgate Config <config@a.example>".to_string()], Some(2048));
+        assert_eq!(made.is_err(), super::super::backend::REFUSES_RSA_SECRETS);
+    }
+
+    #[test]
+    fn the_previous_key_during_a_rotation_decrypts_and_stays_unparsed_until_needed() {
+        let (a, b) = (tsk(None), tsk(None));
+        let mut k = ServerKey::from_tsk(&a).unwrap();
+        let old = ServerKey::from_tsk(&b).unwrap();
+        let old_fpr = old.cert.fingerprint();
+        k.accept_previous(old).unwrap();
+        assert!(k.signer.get().is_none() && k.decryptors.is_none());
+        // Signing stays with the current key.
+        let signer = k.signer().unwrap();
+        assert!(k.cert.keys().any(|ka| ka.key().fingerprint() == signer.public().fingerprint()));
+        let old_cert = Cert::from_bytes(&b).unwrap();
+        let handles: Vec<KeyHandle> = k.decryptors().unwrap().iter().map(|(h, _)| h.clone()).collect();
+        assert_eq!(handles.len(), 2);
+        assert!(handles.iter().any(|h| old_cert.keys().subkeys().any(|s| h.aliases(s.key().key_handle()))));
+        assert!(handles.iter().all(|h| !h.aliases(KeyHandle::from(old_fpr.clone()))), "no primary decrypts");
+    }
+
     #[test]
     fn loading_parses_no_secret_until_an_operation_needs_one() {
-        for bytes in [tsk(None), tsk(Some(2048)), include_bytes!("../../fuzz/keys/server.key").to_vec()] {
+        let mut keys = vec![tsk(None), include_bytes!("../../fuzz/keys/server.key").to_vec()];
+        if !super::super::backend::REFUSES_RSA_SECRETS {
+            keys.push(rsa_tsk());
+        }
+        for bytes in keys {
             let mut k = ServerKey::from_tsk(&bytes).unwrap();
             // The split path was taken: the secrets wait in their slots.
             assert!(k.signer.get().is_none() && k.decryptors.is_none());
