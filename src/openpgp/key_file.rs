@@ -40,7 +40,6 @@ impl SecretSlot {
     }
 }
 
-
 /// The packet at the start of `b`: (tag, header length, body length).
 /// Only definite lengths: a key file has no partial-length packets.
 fn frame(b: &[u8]) -> Option<(u8, usize, usize)> {

@@ -9,7 +9,7 @@ use openpgp::crypto::KeyPair;
 use openpgp::parse::Parse;
 use openpgp::serialize::SerializeInto;
 use openpgp::types::KeyFlags;
-use openpgp::{Cert, Fingerprint, KeyHandle};
+use openpgp::{Cert, KeyHandle};
 use std::cell::OnceCell;
 
 use super::key_file::{dearmor, split, SecretSlot};
@@ -321,6 +321,7 @@ mod add_uid_tests {
 #[cfg(test)]
 mod lazy_tests {
     use super::*;
+    use openpgp::Fingerprint;
 
     fn tsk(rsa: Option<u32>) -> Vec<u8> {
         let cert = generate_server_key(&["nymgate Config <config@a.example>".to_string()], rsa).unwrap();

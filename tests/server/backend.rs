@@ -43,7 +43,8 @@ fn rsa_server_key() -> Vec<u8> {
         .add_userid("nymgate Send <send@nym.example>")
         .generate()
         .unwrap();
-    cert.as_tsk().armored().to_vec().unwrap()
+    let tsk = cert.as_tsk().armored().to_vec().unwrap();
+    tsk
 }
 
 #[test]
