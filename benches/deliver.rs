@@ -9,6 +9,10 @@
 //! - `BENCH_NYMS` size of the big database (default 1000000)
 //! - `BENCH_CONCURRENT_MSGS` messages in the 8-way run (default 1600)
 //! - `BENCH_DIR` where the scratch server lives (default the temp dir)
+//! - `BENCH_COMPARE=name=/path/to/nymgate,...` other builds measured in
+//!   the same run on the same server, message by message beside this one
+//!   (per-message and throughput figures); `BENCH_NAME` names this build
+//!   (default `this`)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,6 +86,19 @@ struct Bench {
     user: PathBuf,
     /// The "old server": the same server key, in a GnuPG home.
     old: PathBuf,
+    /// The builds measured: this one first, then `BENCH_COMPARE`'s.
+    builds: Vec<(String, PathBuf)>,
+}
+
+/// This build, then each `name=path` of `BENCH_COMPARE`.
+fn builds() -> Vec<(String, PathBuf)> {
+    let mut v = vec![(std::env::var("BENCH_NAME").unwrap_or_else(|_| "this".into()), PathBuf::from(BIN))];
+    for item in std::env::var("BENCH_COMPARE").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+        let (name, path) = item.split_once('=').expect("BENCH_COMPARE items are name=/path/to/nymgate");
+        assert!(Path::new(path).is_file(), "BENCH_COMPARE: {path} is not a file");
+        v.push((name.to_string(), PathBuf::from(path)));
+    }
+    v
 }
 
 fn gpg(home: &Path) -> Command {
@@ -148,7 +165,7 @@ impl Bench {
         let old = root.join("old");
         private_dir(&user);
         private_dir(&old);
-        let b = Bench { _dir: dir, root, config, user, old };
+        let b = Bench { _dir: dir, root, config, user, old, builds: builds() };
         let pubkey = b.nymgate(&["key", "export"]);
         gpg_ok(&b.user, &["--import"], &pubkey);
         // The old server holds the same secret key as ours.
@@ -163,8 +180,8 @@ impl Bench {
         out.stdout
     }
 
-    fn deliver_cmd(&self, rcpt: &str) -> Command {
-        let mut c = Command::new(BIN);
+    fn deliver_cmd_with(&self, bin: &Path, rcpt: &str) -> Command {
+        let mut c = Command::new(bin);
         c.arg("--config").arg(&self.config).args([
             "deliver",
             "--recipient",
@@ -176,8 +193,12 @@ impl Bench {
     }
 
     fn deliver(&self, rcpt: &str, msg: &[u8]) -> Run {
-        let r = run(self.deliver_cmd(rcpt), msg);
-        assert_eq!(r.code, 0, "deliver to {rcpt} exited {}", r.code);
+        self.deliver_with(Path::new(BIN), rcpt, msg)
+    }
+
+    fn deliver_with(&self, bin: &Path, rcpt: &str, msg: &[u8]) -> Run {
+        let r = run(self.deliver_cmd_with(bin, rcpt), msg);
+        assert_eq!(r.code, 0, "{} deliver to {rcpt} exited {}", bin.display(), r.code);
         r
     }
 
@@ -273,37 +294,77 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-/// One row: ours and the gpg way.
+/// One row: each build's figures and the gpg way.
 struct Row {
     what: String,
-    ours: Vec<Duration>,
-    /// CPU time (user + system) of our process.
-    cpu: Vec<Duration>,
+    /// Per build (in `Bench::builds` order): wall and CPU time (user +
+    /// system) of our process.
+    ours: Vec<(Vec<Duration>, Vec<Duration>)>,
     gpg: Vec<Duration>,
 }
 
-fn print_rows(rows: &mut [Row]) {
-    println!();
-    println!(
-        "{:<32} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "per message (whole process)", "ours p50", "ours p90", "cpu p50", "gpg p50", "gpg/ours"
-    );
-    println!("{}", "-".repeat(82));
-    for r in rows.iter_mut() {
-        let o = median(&mut r.ours);
-        let o90 = pct(&mut r.ours, 0.9);
-        let g = median(&mut r.gpg);
-        println!(
-            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>7.1}x",
-            r.what,
-            ms(o),
-            ms(o90),
-            ms(median(&mut r.cpu)),
-            ms(g),
-            g.as_secs_f64() / o.as_secs_f64()
-        );
+impl Row {
+    fn new(what: &str, builds: usize) -> Row {
+        Row { what: what.into(), ours: vec![(Vec::new(), Vec::new()); builds], gpg: Vec::new() }
     }
-    println!("(times in ms; medians of {} runs each)", rows.first().map(|r| r.ours.len()).unwrap_or(0));
+}
+
+fn print_rows(rows: &mut [Row], names: &[String]) {
+    println!();
+    let one = names.len() == 1;
+    let col = names.iter().map(String::len).max().unwrap_or(4).max(5);
+    if one {
+        println!(
+            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "per message (whole process)", "ours p50", "ours p90", "cpu p50", "gpg p50", "gpg/ours"
+        );
+        println!("{}", "-".repeat(82));
+    } else {
+        println!(
+            "{:<32} {:<col$} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "per message (whole process)", "build", "p50", "p90", "cpu p50", "gpg p50", "gpg/ours"
+        );
+        println!("{}", "-".repeat(83 + col));
+    }
+    for r in rows.iter_mut() {
+        let g = median(&mut r.gpg);
+        for (k, (wall, cpu)) in r.ours.iter_mut().enumerate() {
+            let o = median(wall);
+            let o90 = pct(wall, 0.9);
+            let c = median(cpu);
+            let ratio = g.as_secs_f64() / o.as_secs_f64();
+            if one {
+                println!(
+                    "{:<32} {:>9} {:>9} {:>9} {:>9} {:>7.1}x",
+                    r.what,
+                    ms(o),
+                    ms(o90),
+                    ms(c),
+                    ms(g),
+                    ratio
+                );
+            } else {
+                let what = if k == 0 { r.what.as_str() } else { "" };
+                let gp = if k == 0 { ms(g) } else { String::new() };
+                println!(
+                    "{:<32} {:<col$} {:>9} {:>9} {:>9} {:>9} {:>7.1}x",
+                    what,
+                    names[k],
+                    ms(o),
+                    ms(o90),
+                    ms(c),
+                    gp,
+                    ratio
+                );
+            }
+        }
+    }
+    let n = rows.first().map(|r| r.ours[0].0.len()).unwrap_or(0);
+    if one {
+        println!("(times in ms; medians of {n} runs each)");
+    } else {
+        println!("(times in ms; medians of {n} runs each; the builds take turns message by message)");
+    }
 }
 
 fn gpg_time(home: &Path, args: &[&str], input: &[u8]) -> Duration {
@@ -335,27 +396,31 @@ fn sign_encrypt_args(rcpt: &str) -> Vec<String> {
 fn per_message(b: &Bench, runs: usize) -> Vec<Row> {
     let alice = format!("alice@{DOMAIN}");
     let bob = format!("bob@{DOMAIN}");
+    let n = b.builds.len();
     let mut rows = Vec::new();
     for (label, rcpt) in [("mail to nym, 4 KiB, Cv25519", &alice), ("mail to nym, 4 KiB, RSA-4096", &bob)] {
         let se = sign_encrypt_args(rcpt);
         let se: Vec<&str> = se.iter().map(String::as_str).collect();
-        let (mut ours, mut cpu, mut old) = (Vec::new(), Vec::new(), Vec::new());
+        let mut row = Row::new(label, n);
         for i in 0..runs {
+            for (k, (_, bin)) in b.builds.iter().enumerate() {
+                let m = mail_of_size(rcpt, 4096, (i * n + k) + rows.len() * 100_000);
+                let r = b.deliver_with(bin, rcpt, &m);
+                row.ours[k].0.push(r.wall);
+                row.ours[k].1.push(r.cpu);
+            }
             let m = mail_of_size(rcpt, 4096, i + rows.len() * 100_000);
-            let r = b.deliver(rcpt, &m);
-            ours.push(r.wall);
-            cpu.push(r.cpu);
-            old.push(gpg_time(&b.old, &se, &m));
+            row.gpg.push(gpg_time(&b.old, &se, &m));
         }
-        rows.push(Row { what: label.into(), ours, cpu, gpg: old });
+        rows.push(row);
     }
     // config@ modify and send@, with fresh signatures (the replay cache
-    // would short-cut repeats).
-    eprintln!("bench: signing {} requests of each kind with gpg ...", runs);
+    // would short-cut repeats): one request per run and build.
+    eprintln!("bench: signing {} requests of each kind with gpg ...", runs * n);
     let se = sign_encrypt_args(&alice);
     let se: Vec<&str> = se.iter().map(String::as_str).collect();
     for (label, to) in [("config@ modify (Cv25519)", "config"), ("send@ 4 KiB + ack (Cv25519)", "send")] {
-        let reqs: Vec<Vec<u8>> = (0..runs)
+        let reqs: Vec<Vec<u8>> = (0..runs * n)
             .map(|i| {
                 let text = if to == "config" {
                     format!("hsub: benchpass\nsubject: s{i}\n").into_bytes()
@@ -366,24 +431,29 @@ fn per_message(b: &Bench, runs: usize) -> Vec<Row> {
             })
             .collect();
         let rcpt = format!("{to}@{DOMAIN}");
-        let (mut ours, mut cpu, mut old) = (Vec::new(), Vec::new(), Vec::new());
-        for r in &reqs {
-            let run = b.deliver(&rcpt, r);
-            ours.push(run.wall);
-            cpu.push(run.cpu);
+        let mut row = Row::new(label, n);
+        for (i, round) in reqs.chunks(n).enumerate() {
+            for (k, (_, bin)) in b.builds.iter().enumerate() {
+                let run = b.deliver_with(bin, &rcpt, &round[k]);
+                row.ours[k].0.push(run.wall);
+                row.ours[k].1.push(run.cpu);
+            }
             // The old way: decrypt + verify, then sign + encrypt the reply.
+            let r = &reqs[i * n];
             let armored = &r[r.windows(5).position(|w| w == b"-----").unwrap()..];
             let t = gpg_time(&b.old, &["--decrypt"], armored) + gpg_time(&b.old, &se, &confirmation());
-            old.push(t);
+            row.gpg.push(t);
         }
-        rows.push(Row { what: label.into(), ours, cpu, gpg: old });
+        rows.push(row);
     }
     rows
 }
 
-fn concurrent(b: &Bench, total: usize, workers: usize) -> (f64, usize) {
+/// `total` fresh messages (numbered from `base`) through `workers`
+/// deliveries at a time.
+fn concurrent(b: &Bench, bin: &Path, base: usize, total: usize, workers: usize) -> (f64, usize) {
     let alice = format!("alice@{DOMAIN}");
-    let msgs: Vec<Vec<u8>> = (0..total).map(|i| mail_of_size(&alice, 4096, 1_000_000 + i)).collect();
+    let msgs: Vec<Vec<u8>> = (0..total).map(|i| mail_of_size(&alice, 4096, base + i)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::atomic::AtomicUsize::new(0);
     let start = Instant::now();
@@ -394,7 +464,7 @@ fn concurrent(b: &Bench, total: usize, workers: usize) -> (f64, usize) {
                 if i >= total {
                     break;
                 }
-                let r = run(b.deliver_cmd(&alice), &msgs[i]);
+                let r = run(b.deliver_cmd_with(bin, &alice), &msgs[i]);
                 if r.code != 0 {
                     failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -544,20 +614,34 @@ fn main() {
     b.create_nym(&format!("bob@{DOMAIN}"), "rsa4096");
     // Warm the page cache and gpg-agent before measuring.
     for i in 0..5 {
-        b.deliver(&format!("alice@{DOMAIN}"), &mail_of_size("alice", 4096, 9_000_000 + i));
+        for (k, (_, bin)) in b.builds.iter().enumerate() {
+            b.deliver_with(
+                bin,
+                &format!("alice@{DOMAIN}"),
+                &mail_of_size("alice", 4096, 9_000_000 + i * 10 + k),
+            );
+        }
         gpg_time(&b.old, &["--armor", "--sign", "-u", &format!("config@{DOMAIN}")], b"warm");
     }
     println!("nymgate deliver benchmark: {} (release), gpg {}", BIN, gpg_version());
+    let names: Vec<String> = b.builds.iter().map(|(n, _)| n.clone()).collect();
+    for (name, bin) in &b.builds[1..] {
+        println!("compared: {name} = {}", bin.display());
+    }
     if want("per") {
         let mut rows = per_message(&b, runs);
-        print_rows(&mut rows);
+        print_rows(&mut rows, &names);
     }
     if want("conc") {
-        let (rate, fails) = concurrent(&b, conc, 8);
         println!();
-        println!("throughput, 8 concurrent deliveries of 4 KiB mail to a Cv25519 nym: {rate:.0} msg/s ({conc} messages, {fails} non-zero exits)");
-        let (rate1, _) = concurrent(&b, conc / 4, 1);
-        println!("throughput, 1 delivery at a time (same messages):               {rate1:.0} msg/s");
+        for (k, (name, bin)) in b.builds.iter().enumerate() {
+            let tag = if names.len() == 1 { String::new() } else { format!(" [{name}]") };
+            let base = 1_000_000 + k * 2 * conc;
+            let (rate, fails) = concurrent(&b, bin, base, conc, 8);
+            println!("throughput, 8 concurrent deliveries of 4 KiB mail to a Cv25519 nym{tag}: {rate:.0} msg/s ({conc} messages, {fails} non-zero exits)");
+            let (rate1, _) = concurrent(&b, bin, base + conc, conc / 4, 1);
+            println!("throughput, 1 delivery at a time (same messages){tag}:               {rate1:.0} msg/s");
+        }
     }
     if want("mem") {
         memory(&b);

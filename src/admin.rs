@@ -51,6 +51,9 @@ pub fn init(home: &Path, domains: &[String], rsa: Option<u32>) -> Result<InitRep
     if domains.is_empty() {
         bail!("give at least one --domain");
     }
+    // Before anything is written: a build that refuses RSA server keys
+    // leaves no half-made home behind.
+    pgp::backend::check_rsa_generation(rsa)?;
     let domains: Vec<String> = domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
     // An empty directory is accepted (the Debian package makes
     // /var/lib/nymgate, owned by nymgate, before anyone runs init); one
@@ -112,7 +115,7 @@ pub fn open_state_rotating(cfg: &Config) -> Result<(Store, ServerKey, Option<Str
     check_db_private(cfg)?;
     check_private(&cfg.key_path())?;
     let store = Store::open(&cfg.db_path(), Duration::from_secs(cfg.limits.busy_timeout))?;
-    let mut key = ServerKey::from_tsk(&fs::read(cfg.key_path())?)?;
+    let mut key = ServerKey::from_file(&cfg.key_path())?;
     let previous = crate::rotation::accept_previous(cfg, &mut key, store::now())?;
     Ok((store, key, previous))
 }

@@ -69,6 +69,7 @@ pub fn deliver_from(
     if std::env::var_os("NYMGATE_PANIC_FOR_TEST").is_some() {
         panic!("panic requested by NYMGATE_PANIC_FOR_TEST");
     }
+    no_backtraces();
     let mut input = MessageReader::new(input, recipient, cfg.limits.max_message_size);
     let service = match route(cfg, recipient) {
         Route::Nowhere => {
@@ -169,6 +170,26 @@ pub fn deliver_from(
     drop(raw);
     outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
     result
+}
+
+/// Internal errors are values here (most become an exit code and one log
+/// word), but anyhow captures a backtrace with each one when
+/// `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` is set, which a developer's
+/// shell often does: measurable on a path this short. The standard
+/// library decides once per process whether captures are on, so this
+/// turns them off for the process and puts the environment back as it was
+/// for the programs we start (sendmail, inews). Panic messages still follow
+/// `RUST_BACKTRACE`: they read it separately.
+fn no_backtraces() {
+    const VAR: &str = "RUST_LIB_BACKTRACE";
+    let old = std::env::var_os(VAR);
+    // Single-threaded here: deliver starts no thread before this point.
+    std::env::set_var(VAR, "0");
+    let _ = std::backtrace::Backtrace::capture();
+    match old {
+        Some(v) => std::env::set_var(VAR, v),
+        None => std::env::remove_var(VAR),
+    }
 }
 
 impl<'a> Ctx<'a> {

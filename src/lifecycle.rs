@@ -37,7 +37,7 @@ impl Key {
     fn get(&mut self, cfg: &Config) -> Result<&mut ServerKey> {
         if self.0.is_none() {
             crate::admin::check_private(&cfg.key_path())?;
-            self.0 = Some(ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?);
+            self.0 = Some(ServerKey::from_file(&cfg.key_path())?);
         }
         self.0.as_mut().ok_or_else(|| anyhow::anyhow!("server key not loaded"))
     }

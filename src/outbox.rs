@@ -82,7 +82,7 @@ impl Teller {
     fn key(&mut self, cfg: &Config) -> Result<&mut ServerKey> {
         if self.key.is_none() {
             crate::admin::check_private(&cfg.key_path())?;
-            self.key = Some(ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?);
+            self.key = Some(ServerKey::from_file(&cfg.key_path())?);
         }
         self.key.as_mut().ok_or_else(|| anyhow::anyhow!("no server key"))
     }
@@ -97,7 +97,7 @@ impl Teller {
         let Some(n) = store::nym_by_id(store, nym_id)? else { return Ok(None) };
         if self.key.is_none() {
             crate::admin::check_private(&cfg.key_path())?;
-            self.key = Some(ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?);
+            self.key = Some(ServerKey::from_file(&cfg.key_path())?);
         }
         let Some(key) = self.key.as_mut() else { return Ok(None) };
         let what = match item.kind {
@@ -253,7 +253,7 @@ fn add_cover(cfg: &Config, store: &mut Store) -> Result<u32> {
         return Ok(0);
     }
     crate::admin::check_private(&cfg.key_path())?;
-    let mut key = ServerKey::from_tsk(&std::fs::read(cfg.key_path())?)?;
+    let mut key = ServerKey::from_file(&cfg.key_path())?;
     let d = &cfg.delivery;
     for _ in 0..n {
         let mut payload = vec![0u8; crate::cover::payload_len(&mut rng)];

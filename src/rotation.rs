@@ -89,7 +89,7 @@ pub fn accept_previous(cfg: &Config, key: &mut ServerKey, now: i64) -> Result<Op
     }
     let old = ServerKey::from_tsk(&prev.tsk)?;
     let fpr = old.fingerprint_hex();
-    key.accept_previous(old);
+    key.accept_previous(old)?;
     Ok(Some(fpr))
 }
 

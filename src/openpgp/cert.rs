@@ -145,9 +145,64 @@ pub(super) fn newest_encryption_key<'a>(
 }
 
 /// Does encrypting a session key to `key` work? One public-key operation:
-/// the probe the server makes before it promises to write to a key.
+/// the probe the server makes before it promises to write to a key. A
+/// Curve25519 point of small order fails too, whatever the backend says.
 pub(super) fn can_encrypt<P: KeyParts, R: KeyRole>(key: &Key<P, R>) -> bool {
-    guarded(|| SessionKey::new(32).and_then(|sk| key.encrypt(&sk)).is_ok()).unwrap_or(false)
+    !has_small_order_x25519(key.mpis())
+        && guarded(|| SessionKey::new(32).and_then(|sk| key.encrypt(&sk)).is_ok()).unwrap_or(false)
+}
+
+/// The Curve25519 points of order 1, 2, 4 or 8, in their little-endian
+/// encodings (with the non-canonical ones p and p+1), as libsodium lists
+/// them. X25519 with any of them gives a shared secret that does not
+/// depend on the server's ephemeral key, so whatever is "encrypted" to
+/// such a key can be read by anyone. OpenSSL's X25519 refuses the all-zero
+/// result, but the RustCrypto backend (x25519-dalek) and Nettle return it,
+/// so the check is ours.
+const SMALL_ORDER_X25519: [[u8; 32]; 7] = {
+    let mut p_minus_1 = [0xff; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut p = p_minus_1;
+    p[0] = 0xed;
+    let mut p_plus_1 = p_minus_1;
+    p_plus_1[0] = 0xee;
+    let mut one = [0; 32];
+    one[0] = 1;
+    [
+        [0; 32],
+        one,
+        [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+            0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+        ],
+        [
+            0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b,
+            0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57,
+        ],
+        p_minus_1,
+        p,
+        p_plus_1,
+    ]
+};
+
+/// Is this a Curve25519 encryption key whose point has small order? The
+/// top bit is ignored, as X25519 ignores it.
+pub(super) fn has_small_order_x25519(mpis: &openpgp::crypto::mpi::PublicKey) -> bool {
+    use openpgp::crypto::mpi::PublicKey;
+    use openpgp::types::Curve;
+    let u: &[u8] = match mpis {
+        PublicKey::ECDH { curve: Curve::Cv25519, q, .. } => match q.decode_point(&Curve::Cv25519) {
+            Ok((u, _)) => u,
+            // Not a point at all: the trial encryption fails on it.
+            Err(_) => return false,
+        },
+        PublicKey::X25519 { u } => u,
+        PublicKey::MLKEM768_X25519 { ecdh, .. } => &ecdh[..],
+        _ => return false,
+    };
+    let Ok(u) = <[u8; 32]>::try_from(u) else { return false };
+    SMALL_ORDER_X25519.iter().any(|bad| bad[..31] == u[..31] && bad[31] == u[31] & 0x7f)
 }
 
 /// Key IDs (hex) of every key in the certificate, so that a signature's
@@ -207,6 +262,47 @@ mod tests {
         let zero = Key4::import_public_x25519(&[0; 32], None).unwrap();
         let cert = with_encryption_subkey("dave@nym.example", zero.into());
         assert_eq!(check_nym_cert(&cert, hosted).unwrap_err(), KeyProblem::NoEncryption);
+    }
+
+    #[test]
+    fn a_small_order_cv25519_point_cannot_encrypt() {
+        // Every point of small order, and each with the top bit set (which
+        // X25519 ignores): the trial encryption succeeds on most of them
+        // with the RustCrypto backend, so only the explicit check stops
+        // them.
+        for (i, bad) in SMALL_ORDER_X25519.iter().enumerate() {
+            for top in [0, 0x80] {
+                let mut u = *bad;
+                u[31] |= top;
+                let k: Key4<_, openpgp::packet::key::SubordinateRole> =
+                    Key4::import_public_cv25519(&u, None, None, None).unwrap();
+                assert!(has_small_order_x25519(k.mpis()), "point {i} top {top:#x}");
+                let cert = with_encryption_subkey("carol@nym.example", k.into());
+                assert_eq!(check_nym_cert(&cert, hosted).unwrap_err(), KeyProblem::NoEncryption, "point {i}");
+                let k = Key4::import_public_x25519(&u, None).unwrap();
+                let cert = with_encryption_subkey("dave@nym.example", k.into());
+                assert_eq!(
+                    check_nym_cert(&cert, hosted).unwrap_err(),
+                    KeyProblem::NoEncryption,
+                    "x25519 {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_ordinary_cv25519_point_is_not_small_order() {
+        for _ in 0..32 {
+            let k: Key4<_, openpgp::packet::key::SubordinateRole> =
+                Key4::generate_ecc(false, Curve::Cv25519).unwrap().parts_into_public();
+            assert!(!has_small_order_x25519(k.mpis()));
+        }
+        // A point one away from a small-order one is an ordinary point.
+        let mut u = SMALL_ORDER_X25519[2];
+        u[0] ^= 1;
+        let k: Key4<_, openpgp::packet::key::SubordinateRole> =
+            Key4::import_public_cv25519(&u, None, None, None).unwrap();
+        assert!(!has_small_order_x25519(k.mpis()));
     }
 
     #[test]

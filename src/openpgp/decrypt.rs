@@ -149,9 +149,10 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> DecryptionHelper for Helper<'_, F> {
     ) -> openpgp::Result<Option<Cert>> {
         // Named recipients first, then wildcard ones (hidden recipients),
         // which we try with each of our keys.
+        let decryptors = self.server.decryptors()?;
         for pkesk in pkesks {
             let Some(r) = pkesk.recipient() else { continue };
-            for (id, pair) in self.server.decryptors.iter_mut() {
+            for (id, pair) in decryptors.iter_mut() {
                 if r.aliases(&*id) {
                     if let Some((algo, sk)) = pkesk.decrypt(pair, sym_algo) {
                         if decrypt(algo, &sk) {
@@ -162,7 +163,7 @@ impl<F: FnMut(&[String]) -> Vec<Cert>> DecryptionHelper for Helper<'_, F> {
             }
         }
         for pkesk in pkesks.iter().filter(|p| p.recipient().is_none()) {
-            for (_, pair) in self.server.decryptors.iter_mut() {
+            for (_, pair) in decryptors.iter_mut() {
                 if let Some((algo, sk)) = pkesk.decrypt(pair, sym_algo) {
                     if decrypt(algo, &sk) {
                         return Ok(None);

@@ -83,7 +83,7 @@ pub fn sign_encrypt_padded_into(
             // The signature names the nym's key as its intended recipient,
             // so that a nym cannot re-encrypt an article of its own to
             // another nym and have it pass as the server's mail to them.
-            None => Signer::new(msg, server.signer.clone())?.add_intended_recipient(cert).build()?,
+            None => Signer::new(msg, server.signer()?)?.add_intended_recipient(cert).build()?,
             Some(service) => {
                 use openpgp::packet::signature::subpacket::NotationDataFlags;
                 use openpgp::packet::signature::SignatureBuilder;
@@ -93,7 +93,7 @@ pub fn sign_encrypt_padded_into(
                     NotationDataFlags::empty().set_human_readable(),
                     false,
                 )?;
-                Signer::with_template(msg, server.signer.clone(), template)?
+                Signer::with_template(msg, server.signer()?, template)?
                     .add_intended_recipient(cert)
                     .build()?
             }
@@ -128,7 +128,7 @@ pub fn sign_armored_into(
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
         let msg = match notice {
-            None => Signer::new(msg, server.signer.clone())?.add_intended_recipient(cert).build()?,
+            None => Signer::new(msg, server.signer()?)?.add_intended_recipient(cert).build()?,
             Some(service) => {
                 use openpgp::packet::signature::subpacket::NotationDataFlags;
                 use openpgp::packet::signature::SignatureBuilder;
@@ -138,7 +138,7 @@ pub fn sign_armored_into(
                     NotationDataFlags::empty().set_human_readable(),
                     false,
                 )?;
-                Signer::with_template(msg, server.signer.clone(), template)?
+                Signer::with_template(msg, server.signer()?, template)?
                     .add_intended_recipient(cert)
                     .build()?
             }

@@ -570,7 +570,7 @@ mod tests {
                 let m = Message::new(&mut out);
                 let m = Armorer::new(m).build().unwrap();
                 let m = Encryptor::for_recipients(m, recipients).build().unwrap();
-                let m = Signer::new(m, w.server.signer.clone())
+                let m = Signer::new(m, w.server.signer().unwrap())
                     .unwrap()
                     .add_intended_recipient(&bob)
                     .build()

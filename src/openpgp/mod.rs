@@ -4,7 +4,10 @@
 //! in one place.
 //!
 //! - `guard`: sequoia on untrusted bytes, with panics turned into errors.
-//! - `server_key`: the server's key (generation, loading).
+//! - `server_key`: the server's key (generation, loading); `key_file`
+//!   splits its file so that only the secret an operation uses is parsed.
+//! - `backend`: the crypto backend built in, and the RSA server keys a
+//!   variable-time one refuses.
 //! - `decrypt`: the server's decryption and signature check of requests.
 //! - `encrypt`: what the server sends (sign+encrypt, symmetric layer).
 //! - `cert`: nym keys (parsing, the rules of PROTOCOL.md section 2, merge).
@@ -16,6 +19,7 @@
 //! - `type1`: the Type I remailer's layers and its `Encrypt-Key` cipher.
 
 mod armor;
+pub mod backend;
 mod cert;
 mod cover;
 mod decrypt;
@@ -23,6 +27,7 @@ mod encrypt;
 mod guard;
 pub mod holder;
 mod holder_key;
+mod key_file;
 mod keyblock;
 mod rotation;
 mod server_key;

@@ -19,8 +19,8 @@ use openpgp::types::{PublicKeyAlgorithm, ReasonForRevocation, SignatureType};
 use openpgp::Cert;
 
 use super::guard::guarded;
+use super::policy;
 use super::server_key::{generate_server_key, tsk_armored};
-use super::{policy, ServerKey};
 
 /// The Subject of the notice every nym receives when the key rotates.
 pub const ROTATION_SUBJECT: &str = "Server key rotated";
@@ -75,6 +75,7 @@ pub fn rotated_server_key(old_tsk: &[u8]) -> Result<Vec<u8>> {
 /// added during its grace period. Returns the new armored secret key.
 pub fn certify_user_ids(certifier_tsk: &[u8], new_tsk: &[u8]) -> Result<Vec<u8>> {
     let certifier = cert_of(certifier_tsk)?;
+    super::backend::check_server_cert(&certifier)?;
     let new = cert_of(new_tsk)?;
     let mut signer = certifier
         .primary_key()
@@ -104,6 +105,7 @@ pub fn certify_user_ids(certifier_tsk: &[u8], new_tsk: &[u8]) -> Result<Vec<u8>>
 /// naming the key that replaces it. Armored.
 pub fn revoke_superseded(old_tsk: &[u8], new_fpr: &str) -> Result<Vec<u8>> {
     let old = cert_of(old_tsk)?;
+    super::backend::check_server_cert(&old)?;
     let mut signer = old.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
     let msg = format!("superseded by {new_fpr}");
     let rev = openpgp::cert::CertRevocationBuilder::new()
@@ -134,14 +136,6 @@ pub fn public_keyring(keys: &[&[u8]]) -> Result<Vec<u8>> {
 /// Fingerprint (hex) of an armored or binary key.
 pub fn fingerprint_of(bytes: &[u8]) -> Result<String> {
     Ok(cert_of(bytes)?.fingerprint().to_hex())
-}
-
-impl ServerKey {
-    /// During a rotation's grace period: requests encrypted to `old` are
-    /// decrypted too. Signing stays with this key.
-    pub fn accept_previous(&mut self, old: ServerKey) {
-        self.decryptors.extend(old.decryptors);
-    }
 }
 
 /// Why a holder's client refuses a new server key.

@@ -62,7 +62,7 @@ pub fn signed_only(server: &ServerKey, plaintext: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let m = Message::new(&mut out);
     let m = Armorer::new(m).build().unwrap();
-    let m = Signer::new(m, server.signer.clone()).unwrap().build().unwrap();
+    let m = Signer::new(m, server.signer().unwrap()).unwrap().build().unwrap();
     let mut w = LiteralWriter::new(m).build().unwrap();
     w.write_all(plaintext).unwrap();
     w.finalize().unwrap();

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod autoresp;
+mod backend;
 mod bad_input;
 mod chain;
 mod faults;
