@@ -59,3 +59,80 @@ pub fn items(
 ) -> Result<(Vec<Delayed>, Runs), Failure> {
     render(cfg, server, db, posts)?.into_items(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::{notice_to, Blocks};
+    use crate::protocol::address::Service;
+    use crate::store::{NewNym, Store, StoredBlock};
+    use std::time::Duration;
+
+    fn block(text: &str) -> StoredBlock {
+        StoredBlock { set: None, text: text.into() }
+    }
+
+    #[test]
+    fn route_reads_the_nyms_blocks_and_leaves_a_pending_only_nym_on_aam() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let cert = crate::openpgp::parse_certs(include_bytes!("../fuzz/seeds/openpgp/nym-key.asc"))
+            .unwrap()
+            .remove(0);
+        let tx = s.write().unwrap();
+        let id = store::insert_nym(
+            &tx,
+            &NewNym {
+                local: "quill",
+                domain: "nym.example",
+                cert: &cert,
+                expires: None,
+                hsub: None,
+                subject: None,
+                symmetric: None,
+                flags: 0xfd,
+                name: None,
+                had_active: false,
+            },
+        )
+        .unwrap();
+        let blocks = [block("::\nAnon-To: a@x.example\n\n"), block("::\nAnon-To: b@x.example\n\n")];
+        store::replace_pending(&tx, id, &blocks, &[1u8; 32], 100).unwrap();
+        tx.commit().unwrap();
+        let notice = |s: &Store| {
+            let n = store::nym_by_id(s, id).unwrap().unwrap();
+            notice_to(&n, Service::Send, "Message sent", "x\n".into())
+        };
+
+        // Only a pending set: alt.anonymous.messages.
+        let out = route(&s, vec![notice(&s)]).unwrap();
+        assert!(matches!(out[..], [Post::Notice { .. }]), "{out:?}");
+
+        // Confirmed: every notice to the nym through the stored set, in
+        // order; other posts untouched.
+        let tx = s.write().unwrap();
+        store::activate_pending(&tx, id).unwrap();
+        tx.commit().unwrap();
+        let item = Post::Item(crate::store::OutItem {
+            kind: crate::store::Kind::Mail,
+            env_from: "quill@nym.example".into(),
+            env_to: vec!["bob@example.org".into()],
+            msgid: "<m@nym.example>".into(),
+            body: b"x".to_vec(),
+            nym: Some(id),
+        });
+        let out = route(&s, vec![notice(&s), item, notice(&s)]).unwrap();
+        assert_eq!(out.len(), 3);
+        for p in [&out[0], &out[2]] {
+            match p {
+                Post::ViaBlocks { blocks: b, encrypt, from, .. } => {
+                    assert_eq!(*b, Blocks::Set(blocks.to_vec()));
+                    assert!(*encrypt, "0xfd has cryptrecv");
+                    assert_eq!(from, "send@nym.example");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(out[1], Post::Item(_)));
+    }
+}
