@@ -6,7 +6,6 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use crate::admin::open_state_rotating;
-use crate::channel;
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::handle::autoresp;
@@ -21,6 +20,7 @@ use crate::protocol::send_request::split_message;
 use crate::record::{self, Applied};
 use crate::route::{route, Route};
 use crate::store::{self, OutItem, Store};
+use crate::{channel, notices};
 
 /// How a delivery ended, for the log line (exit code 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub fn deliver_from(
             let view = View { cfg, now: ctx.now, blocklist: &[] };
             let d = handle::forward::decide(&view, &domain, &raw)?;
             let digest = input.digest();
-            let rendered = channel::render(cfg, &mut ctx.server, d.effects.posts.clone())?;
+            let rendered = notices::render(cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
             let result = match ctx.record_rendered(Some(&digest), &d, rendered)? {
                 Applied::Committed(c) => Ok(finish(&mut ctx, &d, c)),
                 Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),
@@ -406,7 +406,7 @@ pub(crate) fn autoresponder(
     };
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
     let d = autoresp::decide(&view, &asked, &to, &facts);
-    let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+    let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
     match ctx.record(Some(digest), &d, rendered.items)? {
         Applied::Committed(c) => Ok(finish(ctx, &d, c)),
         Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("autoresponder guard asked to retry"))),
@@ -490,7 +490,7 @@ pub fn request(
             let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
             let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
             let d = handle::nym_commands::decide(&view, &req, input);
-            let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+            let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
             match ctx.record_rendered(digest, &d, rendered)? {
                 Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
                 Applied::Retry => continue,
@@ -507,7 +507,7 @@ pub fn request(
         if let Some(c) = handle::lifecycle::activity(&view, &req, &d.effects) {
             d.effects.changes.push(c);
         }
-        let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+        let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
         match ctx.record_rendered(digest, &d, rendered)? {
             Applied::Committed(c) => return Ok(finish(ctx, &d, c)),
             Applied::Retry => continue,
@@ -623,7 +623,7 @@ fn confirm(
     };
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
     let d = handle::confirm::decide(&view, ext, automatic, found)?;
-    let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+    let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
     match ctx.record_rendered(Some(digest), &d, rendered)? {
         Applied::Committed(c) => Ok(finish(ctx, &d, c)),
         Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("confirm guard asked to retry"))),

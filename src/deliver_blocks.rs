@@ -20,6 +20,7 @@ use crate::deliver::{finish, Ctx, Done, MAX_RETRIES};
 use crate::exit::Failure;
 use crate::handle::{self, inblocks, Decision, Outcome, Post, View, Wrapping};
 use crate::ingest::MessageReader;
+use crate::notices;
 use crate::protocol::nym_commands::flag;
 use crate::record::Applied;
 use crate::store::{self, Nym, StoredBlock};
@@ -82,7 +83,7 @@ pub(crate) fn inbound<R: Read>(
             // Nothing of the message goes; the one notice does, outside
             // the quota. No delivery mark: a retry by the MTA after a
             // crash finds the nym disabled and gets 69 again.
-            let rendered = channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+            let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
             if let Applied::Committed(c) = ctx.record_rendered(None, &d, rendered)? {
                 let done = finish(ctx, &d, c);
                 crate::logging::event(done.event, done.outcome.as_str());

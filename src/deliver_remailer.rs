@@ -17,6 +17,7 @@ use crate::exit::Failure;
 use crate::handle::remailer::Entry;
 use crate::handle::{self, Decision, Effects, Outcome, View};
 use crate::ingest::MessageReader;
+use crate::notices;
 use crate::outbox;
 use crate::protocol::address::Responder;
 use crate::protocol::send_request::split_message;
@@ -110,7 +111,7 @@ fn forward(ctx: &mut Ctx, domain: &str, raw: &[u8], digest: &[u8]) -> Result<Don
     let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
     let mut d = handle::forward::decide(&view, domain, raw)?;
     d.event = EV;
-    let rendered = crate::channel::render(ctx.cfg, &mut ctx.server, d.effects.posts.clone())?;
+    let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
     match ctx.record(Some(digest), &d, rendered.items)? {
         Applied::Committed(c) => Ok(finish(ctx, &d, c)),
         Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("forward guard asked to retry"))),

@@ -43,6 +43,7 @@ pub mod handle;
 pub mod ingest;
 pub mod lifecycle;
 pub mod logging;
+pub mod notices;
 pub mod openpgp;
 pub mod ops;
 pub mod outbox;

@@ -18,8 +18,8 @@ use crate::handle::lifecycle as rules;
 use crate::handle::{Post, View};
 use crate::logging::event;
 use crate::openpgp::ServerKey;
-use crate::outbox;
 use crate::store::{self, Store};
+use crate::{notices, outbox};
 
 /// What one run did: nyms erased (expired, inactive) and notices queued.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +132,14 @@ fn tell(
     post: Post,
     mark: impl FnOnce(&store::Tx) -> Result<bool>,
 ) -> Result<bool> {
-    let items = match channel::render(cfg, key.get(cfg)?, vec![post]) {
-        Ok(r) => r.items,
+    // Through the nym's channel: its blocks, if it has confirmed ones. A
+    // store that cannot be read defers the notice to the next flush.
+    let posts = notices::route(&*store, vec![post]).map_err(|f| anyhow::anyhow!("{f}"))?;
+    let (items, runs) = match notices::items(cfg, key.get(cfg)?, &*store, posts) {
+        Ok(r) => r,
         Err(_) => {
             event("lifecycle", "notice_unrenderable");
-            Vec::new()
+            (Vec::new(), Default::default())
         }
     };
     let mut mine = Vec::new();
@@ -148,11 +151,12 @@ fn tell(
         let went = !items.is_empty();
         let now = store::now();
         for item in items {
-            outbox::queue(cfg, &tx, now, item, &mut mine)?;
+            outbox::queue_after(cfg, &tx, now, item, &mut mine)?;
         }
         tx.commit()?;
         went
     };
+    channel::blocks::committed(&runs);
     outbox::hand_off_mine(cfg, store, mine);
     Ok(went)
 }

@@ -93,7 +93,7 @@ impl Teller {
         store: &Store,
         nym_id: i64,
         item: &OutItem,
-    ) -> Result<Option<OutItem>> {
+    ) -> Result<Option<(Vec<Delayed>, channel::blocks::Runs)>> {
         let Some(n) = store::nym_by_id(store, nym_id)? else { return Ok(None) };
         if self.key.is_none() {
             crate::admin::check_private(&cfg.key_path())?;
@@ -110,8 +110,9 @@ impl Teller {
             cfg.delivery.max_age / 86400
         );
         let post = notice_to(&n, Service::Send, "Message given up", text);
-        let r = channel::render(cfg, key, vec![post]).map_err(|f| anyhow::anyhow!("{f}"))?;
-        Ok(r.items.into_iter().next())
+        // Through the nym's channel: its blocks, if it has confirmed ones.
+        let r = crate::notices::items(cfg, key, store, vec![post]).map_err(|f| anyhow::anyhow!("{f}"))?;
+        Ok(Some(r))
     }
 }
 
@@ -154,13 +155,20 @@ fn give_up(cfg: &Config, store: &mut Store, id: i64, item: &OutItem, why: &'stat
     let res = (|| -> Result<()> {
         let tx = store.write()?;
         store::give_up(&tx, id, item.kind, why, now)?;
-        if let Some(n) = notice {
-            queue(cfg, &tx, now, n, &mut mine)?;
+        if let Some((items, _)) = &notice {
+            for q in items {
+                queue_after(cfg, &tx, now, q.clone(), &mut mine)?;
+            }
         }
         tx.commit()
     })();
     match res {
-        Ok(()) => log::warn!("event=handoff outcome=given_up reason={why}"),
+        Ok(()) => {
+            log::warn!("event=handoff outcome=given_up reason={why}");
+            if let Some((_, runs)) = &notice {
+                channel::blocks::committed(runs);
+            }
+        }
         Err(_) => event("handoff", "give_up_deferred"),
     }
     for (nid, n) in mine {
@@ -291,9 +299,8 @@ fn expire_pending_sets(cfg: &Config, store: &mut Store, teller: &mut Teller) -> 
         let active = store::active_blocks(store, id)?;
         let d = crate::handle::confirm::expiry(&n, &active);
         let key = teller.key(cfg)?;
-        let rendered =
-            channel::render(cfg, key, d.effects.posts.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
-        let (items, blocks) = rendered.into_items(cfg).map_err(|f| anyhow::anyhow!("{f}"))?;
+        let (items, blocks) = crate::notices::items(cfg, key, &*store, d.effects.posts.clone())
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
         match crate::record::apply(store, cfg, now, None, &d.effects, items)
             .map_err(|f| anyhow::anyhow!("{f}"))?
         {

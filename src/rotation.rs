@@ -26,9 +26,9 @@ use crate::admin::{check_private, replace_private};
 use crate::config::Config;
 use crate::handle::notice_to;
 use crate::openpgp::{self as pgp, ServerKey};
-use crate::outbox;
 use crate::protocol::address::Service;
 use crate::store::{self, Store};
+use crate::{notices, outbox};
 
 /// Days during which requests to the old key are still accepted, unless
 /// `key rotate --grace-days` says otherwise.
@@ -197,23 +197,35 @@ fn tell_all(
     let nyms = store::all_nyms(store)?;
     let (mut told, mut unreachable) = (0, 0);
     for chunk in nyms.chunks(BATCH) {
-        let mut items = Vec::with_capacity(chunk.len());
+        let mut told_here = Vec::with_capacity(chunk.len());
+        let mut runs = Vec::new();
         for n in chunk {
             let text = notice_text(old_fpr, &new_fpr, until, &n.domain, public);
-            let post = notice_to(n, Service::Config, pgp::ROTATION_SUBJECT, text);
-            match crate::channel::render(cfg, key, vec![post]) {
-                Ok(r) => items.extend(r.items),
+            // Through the nym's channel: its blocks, if it has confirmed ones.
+            let post =
+                notices::route(&*store, vec![notice_to(n, Service::Config, pgp::ROTATION_SUBJECT, text)])
+                    .map_err(|f| anyhow::anyhow!("{f}"))?;
+            match notices::items(cfg, key, &*store, post) {
+                Ok((items, r)) => {
+                    told_here.push(items);
+                    runs.push(r);
+                }
                 Err(_) => unreachable += 1,
             }
         }
         let mut mine = Vec::new();
         let tx = store.write()?;
         let now = store::now();
-        for item in items {
-            outbox::queue(cfg, &tx, now, item, &mut mine)?;
+        for items in told_here {
+            for item in items {
+                outbox::queue_after(cfg, &tx, now, item, &mut mine)?;
+            }
             told += 1;
         }
         tx.commit()?;
+        for r in &runs {
+            crate::channel::blocks::committed(r);
+        }
         outbox::hand_off_mine(cfg, store, mine);
     }
     if unreachable > 0 {

@@ -10,6 +10,7 @@
 
 pub mod autoresp;
 pub mod block_check;
+pub mod channel_rule;
 pub mod confirm;
 pub mod create;
 pub mod forward;
@@ -302,7 +303,10 @@ impl Decision {
     }
 }
 
-/// A notice from `service@` the nym's domain to the nym.
+/// A notice from `service@` the nym's domain to the nym. It is written
+/// for alt.anonymous.messages; the shell applies the channel rule
+/// ([`channel_rule`]) before rendering, so a nym with active blocks gets
+/// it through them.
 pub fn notice_to(n: &Nym, service: Service, subject: &str, text: String) -> Post {
     Post::Notice {
         to: Addressee::Nym(Box::new(n.clone())),

@@ -155,20 +155,7 @@ fn problem_lines(p: &[Problem]) -> String {
 /// A notice through the nym's current channel: its active blocks, else
 /// alt.anonymous.messages.
 pub(super) fn current(n: &Nym, active: &[StoredBlock], subject: &str, text: String) -> Post {
-    if active.is_empty() {
-        notice_to(n, Service::Config, subject, text)
-    } else {
-        Post::ViaBlocks {
-            to: Addressee::Nym(Box::new(n.clone())),
-            blocks: Blocks::Set(active.to_vec()),
-            encrypt: n.has(flag::CRYPTRECV),
-            from: format!("config@{}", n.domain),
-            address: n.address(),
-            subject: subject.into(),
-            text,
-            reply_to: None,
-        }
-    }
+    super::channel_rule::apply(notice_to(n, Service::Config, subject, text), active)
 }
 
 /// The only reply an unauthorized request can get: through its first

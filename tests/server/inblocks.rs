@@ -9,20 +9,20 @@ use crate::util::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const BLOCK: &str = "::\nAnon-To: quill@box.example\n\n";
+pub(crate) const BLOCK: &str = "::\nAnon-To: quill@box.example\n\n";
 
 /// A confirmed reply-block nym `quill@nym.example` and the spool its
 /// deliveries are read from (emptied after the confirmation).
-struct Nym {
-    s: Server,
-    g: Gpg,
-    spool: PathBuf,
+pub(crate) struct Nym {
+    pub(crate) s: Server,
+    pub(crate) g: Gpg,
+    pub(crate) spool: PathBuf,
 }
 
 impl Nym {
     /// Create `quill` with these `Nym-Commands:` (after `create`) and these
     /// `Reply-Block:` sections, and confirm them.
-    fn new(commands: &str, blocks: &str, setup: impl FnOnce(&Server)) -> Nym {
+    pub(crate) fn new(commands: &str, blocks: &str, setup: impl FnOnce(&Server)) -> Nym {
         let s = Server::new(&["nym.example"]);
         setup(&s);
         let g = Gpg::new();
@@ -54,7 +54,7 @@ impl Nym {
     }
 
     /// A signed `Config:` request from the holder, which must be taken.
-    fn config(&self, text: &str) {
+    pub(crate) fn config(&self, text: &str) {
         let armored = self.g.sign_encrypt("config@nym.example", "quill@nym.example", text.as_bytes());
         let mut m = format!(
             "From: anon@remailer.example\nTo: config@nym.example\nSubject: c\nMessage-ID: <{}@t>\n\n",
@@ -69,7 +69,7 @@ impl Nym {
 
     /// `deliver` with an envelope sender and the block spool: exit code
     /// and log.
-    fn deliver(&self, rcpt: &str, sender: &str, raw: &[u8]) -> (i32, String) {
+    pub(crate) fn deliver(&self, rcpt: &str, sender: &str, raw: &[u8]) -> (i32, String) {
         let mut c = self.s.cmd();
         c.env("NYMGATE_LOG_STDERR", "1").env("NYMGATE_BLOCK_SPOOL_FOR_TEST", &self.spool);
         c.args(["deliver", "--recipient", rcpt, "--sender", sender]);
@@ -80,11 +80,11 @@ impl Nym {
     }
 
     /// The engine inputs written so far (in no particular order).
-    fn inputs(&self) -> Vec<String> {
+    pub(crate) fn inputs(&self) -> Vec<String> {
         files_in(&self.spool).iter().map(|p| fs::read_to_string(p).unwrap()).collect()
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         for p in files_in(&self.spool) {
             fs::remove_file(p).unwrap();
         }
@@ -92,7 +92,7 @@ impl Nym {
 
     /// The payload of an engine input, decrypted and its signature
     /// checked by gpg; a plaintext payload as it is.
-    fn open_or_plain(&self, input: &str) -> String {
+    pub(crate) fn open_or_plain(&self, input: &str) -> String {
         match input.find("-----BEGIN PGP MESSAGE-----") {
             Some(at) => {
                 let o = self.g.decrypt(&input.as_bytes()[at..]);
@@ -104,7 +104,7 @@ impl Nym {
         }
     }
 
-    fn db<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+    pub(crate) fn db<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
         let c = rusqlite::Connection::open_with_flags(
             self.s.home.join("nymgate.db"),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -114,7 +114,7 @@ impl Nym {
     }
 }
 
-fn files_in(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -124,7 +124,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn mail(to: &str, tag: &str) -> Vec<u8> {
+pub(crate) fn mail(to: &str, tag: &str) -> Vec<u8> {
     format!(
         "From: bob@example.org\nTo: {to}\nSubject: {tag}\nMessage-ID: <{tag}@example.org>\n\nhello {tag}\n"
     )

@@ -153,15 +153,6 @@ fn peel_server_layer(h: &Holder, block: &str, input: &str) -> (String, String) {
     (h.read("notice.txt"), err)
 }
 
-/// The holder's gpg decrypting an article (its own home and key).
-fn h_decrypt(h: &Holder, data: &[u8]) -> Vec<u8> {
-    let mut c = Command::new("gpg");
-    c.env("GNUPGHOME", h.dir.path().join(".gnupg-quill")).args(["--batch", "--decrypt"]);
-    let out = run(&mut c, Some(data));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
 #[test]
 fn the_holders_guide_by_hand_with_gpg_creates_confirms_sends_changes_and_deletes() {
     let s = Server::new(&["nym.example"]);
@@ -241,10 +232,12 @@ fn the_holders_guide_by_hand_with_gpg_creates_confirms_sends_changes_and_deletes
     h.sh(&snippet("send"), "");
     let (code, log) = mail(&s, &spool, "send@nym.example", &h.read("letter.asc"));
     assert_eq!(code, 0, "{log}");
-    let mails = s.mails();
-    assert_eq!(mails.len(), 1, "{mails:?}");
-    let m = &mails[0];
-    assert!(m.contains("X-Nymgate-Envelope-To: editor@paper.example, archive@mine.example\n"), "{m}");
+    let mails = s.take_mails();
+    assert_eq!(mails.len(), 2, "the letter, and the receipt to the block's first hop: {mails:?}");
+    let letter = "X-Nymgate-Envelope-To: editor@paper.example, archive@mine.example\n";
+    let m = mails.iter().find(|m| m.contains(letter)).expect("the letter");
+    let hop = mails.iter().find(|m| !m.contains(letter)).expect("the receipt's first hop");
+    assert!(hop.contains("X-Nymgate-Envelope-To: remailer@r1.example\n"), "{hop}");
     assert!(m.contains("\nFrom: \"Quill Pen\" <quill@nym.example>\n"), "{m}");
     assert!(m.contains("\nTo: editor@paper.example\n"), "{m}");
     // What the recipients see: the hidden one and the commands are gone.
@@ -255,18 +248,18 @@ fn the_holders_guide_by_hand_with_gpg_creates_confirms_sends_changes_and_deletes
         "{m}"
     );
     assert!(m.contains("The council met on Tuesday."), "{m}");
-    // TODO(issue 13, the channel rule for send@): the receipt (acksend)
-    // must come through the block (REPLY-BLOCKS.md 8.2, "its
-    // acknowledgements follow the channel rule"), as the guide says; today
-    // send@ notices still go to alt.anonymous.messages whatever the nym's
-    // blocks, so only its existence is checked here, not its channel.
-    assert_eq!(block_inputs(&spool).len(), 2, "nothing else through the block");
-    let receipts: Vec<String> = s
-        .articles()
-        .iter()
-        .map(|a| String::from_utf8_lossy(&h_decrypt(&h, a.body.as_bytes())).into_owned())
-        .collect();
-    assert!(receipts.iter().any(|r| r.contains("On the council vote")), "{receipts:?}");
+    // The receipt (acksend) follows the channel rule (REPLY-BLOCKS.md
+    // 8.2, 8.4): through the block, from send@, as the guide says.
+    let inputs = block_inputs(&spool);
+    assert_eq!(inputs.len(), 3, "the receipt through the block");
+    let (receipt, err) = peel_server_layer(&h, &stored, &inputs[2]);
+    assert!(err.contains("Good signature"), "{err}");
+    assert!(receipt.contains("From: send@nym.example"), "{receipt}");
+    assert!(
+        receipt.contains("Subject: Message sent") && receipt.contains("On the council vote"),
+        "{receipt}"
+    );
+    assert!(s.articles().is_empty(), "nothing on alt.anonymous.messages");
 
     // 8: flags and name.
     h.sh(&snippet("change"), "");
@@ -274,8 +267,8 @@ fn the_holders_guide_by_hand_with_gpg_creates_confirms_sends_changes_and_deletes
     assert_eq!(code, 0, "{log}");
     assert!(show(&s).contains("flags:       +cryptrecv +signsend -acksend -disable"), "{}", show(&s));
     let inputs = block_inputs(&spool);
-    assert_eq!(inputs.len(), 3);
-    let (notice, _) = peel_server_layer(&h, &stored, &inputs[2]);
+    assert_eq!(inputs.len(), 4);
+    let (notice, _) = peel_server_layer(&h, &stored, &inputs[3]);
     assert!(
         notice.contains("Configuration completed") && notice.contains("Name:       \"Q. Pen\""),
         "{notice}"
@@ -288,8 +281,8 @@ fn the_holders_guide_by_hand_with_gpg_creates_confirms_sends_changes_and_deletes
     let list = String::from_utf8(s.admin(&["nym", "list"]).stdout).unwrap();
     assert!(!list.contains("quill"), "{list}");
     let inputs = block_inputs(&spool);
-    assert_eq!(inputs.len(), 4, "a last notice");
-    let (notice, _) = peel_server_layer(&h, &stored, &inputs[3]);
+    assert_eq!(inputs.len(), 5, "a last notice");
+    let (notice, _) = peel_server_layer(&h, &stored, &inputs[4]);
     assert!(notice.contains("quill@nym.example"), "{notice}");
-    assert_eq!(s.articles().len(), 1, "only the send@ receipt went to alt.anonymous.messages");
+    assert!(s.articles().is_empty(), "nothing ever went to alt.anonymous.messages");
 }

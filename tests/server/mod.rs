@@ -11,6 +11,7 @@ mod inblocks;
 mod interop_gpg;
 mod interop_nymalias;
 mod lifecycle;
+mod notices_channel;
 mod nym_commands;
 mod operator;
 mod outbox;
