@@ -8,15 +8,12 @@ use std::time::SystemTime;
 use crate::admin::open_state_rotating;
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::handle::autoresp;
 use crate::handle::create::{KeyOffer, Offered, Refresh};
 use crate::handle::{self, Decision, Outcome, Request, Sig, Signer, Undecryptable, View, Wrapping};
 use crate::ingest::{self, MessageReader};
 use crate::openpgp::{self as pgp, DecryptError, Decrypted, ServerKey};
 use crate::outbox;
-use crate::protocol::address::{Responder, Service};
-use crate::protocol::remailer_info::{capability_line, Capabilities};
-use crate::protocol::send_request::split_message;
+use crate::protocol::address::Service;
 use crate::record::{self, Applied};
 use crate::route::{route, Route};
 use crate::store::{self, OutItem, Store};
@@ -93,7 +90,8 @@ pub fn deliver_from(
                 return Err(Failure::Data("message larger than the size limit"));
             }
             let mut ctx = Ctx::open(cfg)?;
-            let result = confirm(&mut ctx, ext.as_deref(), sender, &raw, &input.digest());
+            let result =
+                crate::deliver_nymcmd::confirm(&mut ctx, ext.as_deref(), sender, &raw, &input.digest());
             outbox::hand_off_mine(cfg, &mut ctx.store, std::mem::take(&mut ctx.mine));
             return result;
         }
@@ -122,7 +120,7 @@ pub fn deliver_from(
                 return Err(Failure::Data("message larger than the size limit"));
             }
             let mut ctx = Ctx::open(cfg)?;
-            let result = autoresponder(
+            let result = crate::deliver_autoresp::autoresponder(
                 &mut ctx,
                 responder,
                 &domain,
@@ -274,7 +272,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn secs(t: Option<SystemTime>) -> Option<i64> {
+pub(crate) fn secs(t: Option<SystemTime>) -> Option<i64> {
     t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64)
 }
 
@@ -344,109 +342,6 @@ fn inbound<R: Read>(
     }
 }
 
-/// Mail to an autoresponder: screen, prepare what the answer needs,
-/// decide, record (the caps are checked again under the lock).
-pub(crate) fn autoresponder(
-    ctx: &mut Ctx,
-    responder: Responder,
-    domain: &str,
-    sender: Option<&str>,
-    raw: &[u8],
-    digest: &[u8],
-) -> Result<Done, Failure> {
-    let (headers, _) = split_message(raw);
-    // Without the MTA's word, the Return-Path it put on top (Postfix R,
-    // Exim return_path_add).
-    let return_path = headers.iter().find(|h| h.is("return-path")).map(|h| h.value().to_string());
-    let sender = sender.or(return_path.as_deref());
-    let asked = autoresp::Asked { responder, domain, sender, headers: &headers };
-    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
-    let to = match autoresp::screen(&view, &asked)? {
-        autoresp::Screen::Silent(outcome) => return Ok(Done { event: responder.event(), outcome }),
-        autoresp::Screen::Answer(to) => to,
-    };
-    let help_text = match responder {
-        Responder::Help => help_text(ctx.cfg),
-        _ => String::new(),
-    };
-    let (server_key, capability) = match responder {
-        Responder::RemailerKey => {
-            let key = ctx.server.public_armored().map_err(Failure::Temp)?;
-            (
-                String::from_utf8_lossy(&key).into_owned(),
-                ctx.cfg.remailer.enabled.then(|| capability(ctx.cfg, domain)),
-            )
-        }
-        _ => (String::new(), None),
-    };
-    let names: Vec<String> = match responder {
-        Responder::List | Responder::Used => store::all_addresses(&ctx.store)?
-            .into_iter()
-            .filter(|(_, d)| d == domain)
-            .map(|(l, _)| l)
-            .collect(),
-        _ => Vec::new(),
-    };
-    ctx.now = store::now();
-    let key = {
-        let tx = ctx.store.write()?;
-        let k = store::autoreply_key(&tx, &to)?;
-        tx.commit()?;
-        k
-    };
-    let (a, t) = store::autoreply_counts(&ctx.store, &key, ctx.now - 86400, ctx.now - 3600)?;
-    let facts = autoresp::Facts {
-        help_text: &help_text,
-        server_key: &server_key,
-        capability: capability.as_deref(),
-        names: &names,
-        key,
-        sent_to_address: a.clamp(0, u32::MAX as i64) as u32,
-        sent_hour: t.clamp(0, u32::MAX as i64) as u32,
-    };
-    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
-    let d = autoresp::decide(&view, &asked, &to, &facts);
-    let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
-    match ctx.record(Some(digest), &d, rendered.items)? {
-        Applied::Committed(c) => Ok(finish(ctx, &d, c)),
-        Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("autoresponder guard asked to retry"))),
-    }
-}
-
-/// The most of the operator's help file that is sent.
-const HELP_MAX: u64 = 64 * 1024;
-
-/// The operator's help text, read on every request (so an edit needs no
-/// restart); missing or unreadable: the built-in text, and a log line.
-fn help_text(cfg: &Config) -> String {
-    let Some(path) = &cfg.autoresponders.help_file else { return autoresp::BUILTIN_HELP.to_string() };
-    let mut buf = Vec::new();
-    match std::fs::File::open(path).and_then(|f| f.take(HELP_MAX).read_to_end(&mut buf)) {
-        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
-        Err(_) => {
-            crate::logging::event("help", "help_file_unreadable");
-            autoresp::BUILTIN_HELP.to_string()
-        }
-    }
-}
-
-/// The remailer's capability line for `domain` (REPLY-BLOCKS.md 10.11).
-fn capability(cfg: &Config, domain: &str) -> String {
-    let r = &cfg.remailer;
-    let first_label = domain.split('.').next().unwrap_or(domain);
-    let name = if r.name.is_empty() { first_label } else { r.name.as_str() };
-    let address = format!("remailer@{domain}");
-    capability_line(&Capabilities {
-        name,
-        address: &address,
-        middleman: r.middleman,
-        pgp_only: r.pgp_only,
-        post: r.post,
-        max_message_size: cfg.limits.max_message_size,
-        extra: &r.extra_flags,
-    })
-}
-
 pub(crate) fn finish(ctx: &mut Ctx, d: &Decision, c: record::Committed) -> Done {
     ctx.mine.extend(c.mine);
     ctx.replays.extend(c.held);
@@ -486,7 +381,8 @@ pub fn request(
             && crate::protocol::config_request::is_config_request(&String::from_utf8_lossy(&dec.plaintext))
         {
             // The nym.alias.net format (REPLY-BLOCKS.md section 3).
-            let input = config_input(ctx, recipient, &armored, &dec.plaintext, &signer)?;
+            let input =
+                crate::deliver_nymcmd::config_input(ctx, recipient, &armored, &dec.plaintext, &signer)?;
             let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
             let req = Request { recipient, raw, plaintext: &dec.plaintext, signer };
             let d = handle::nym_commands::decide(&view, &req, input);
@@ -591,161 +487,4 @@ fn key_offer(ctx: &Ctx, block: &[u8]) -> Result<KeyOffer, Failure> {
         refresh,
     });
     Ok(if too_large { KeyOffer::TooLarge(offered) } else { KeyOffer::Valid(offered) })
-}
-
-/// Mail to `confirm[+COOKIE]@D` (REPLY-BLOCKS.md 6.3).
-fn confirm(
-    ctx: &mut Ctx,
-    ext: Option<&str>,
-    sender: Option<&[u8]>,
-    raw: &[u8],
-    digest: &[u8],
-) -> Result<Done, Failure> {
-    let auto_submitted = mail_parser::MessageParser::default()
-        .parse_headers(raw)
-        .and_then(|m| m.header("Auto-Submitted").and_then(|v| v.as_text().map(str::to_string)));
-    let automatic = handle::confirm::is_automatic(sender, auto_submitted.as_deref());
-    let found = match ext.and_then(crate::protocol::reply_block::parse_cookie) {
-        None => None,
-        Some(c) => {
-            let hash = crate::protocol::reply_block::cookie_hash(&c);
-            match store::pending_by_cookie(&ctx.store, &hash)? {
-                None => None,
-                Some(set) => match store::nym_by_id(&ctx.store, set.nym_id)? {
-                    None => None,
-                    Some(nym) => {
-                        let blocks = store::pending_blocks(&ctx.store, nym.id)?;
-                        Some(handle::confirm::Found { set, nym, blocks })
-                    }
-                },
-            }
-        }
-    };
-    let view = View { cfg: ctx.cfg, now: ctx.now, blocklist: &[] };
-    let d = handle::confirm::decide(&view, ext, automatic, found)?;
-    let rendered = notices::render(ctx.cfg, &mut ctx.server, &ctx.store, d.effects.posts.clone())?;
-    match ctx.record_rendered(Some(digest), &d, rendered)? {
-        Applied::Committed(c) => Ok(finish(ctx, &d, c)),
-        Applied::Retry => Err(Failure::Temp(anyhow::anyhow!("confirm guard asked to retry"))),
-    }
-}
-
-/// What a `Config:` request needs from the store and the key layer.
-fn config_input(
-    ctx: &mut Ctx,
-    recipient: &str,
-    armored: &[u8],
-    plaintext: &[u8],
-    signer: &Signer,
-) -> Result<handle::nym_commands::ConfigInput, Failure> {
-    use crate::protocol::config_request;
-    let cfg = ctx.cfg;
-    let domain = crate::protocol::address::split_address(recipient).map(|(_, d)| d).unwrap_or_default();
-    let hosted = |d: &str| cfg.hosts(d);
-    let request = config_request::parse(&String::from_utf8_lossy(plaintext), &hosted);
-    let name = request.from.as_ref().map(|f| f.name.to_ascii_lowercase());
-    let nym_domain = request.from.as_ref().and_then(|f| f.domain.clone()).unwrap_or_else(|| domain.clone());
-    let named = match &name {
-        Some(n) => store::nym_by_address(&ctx.store, n, &nym_domain)?,
-        None => None,
-    };
-    let active = match &named {
-        Some(n) => store::active_blocks(&ctx.store, n.id)?,
-        None => Vec::new(),
-    };
-    let key = match &request.public_key {
-        Some(block) => Some(supplied_key(ctx, block.as_bytes())?),
-        None => None,
-    };
-    // A creation is signed by the key it brings, which the store does not
-    // know yet: check the signature again with that key.
-    let by_named = matches!((signer, &named), (Signer::Nym(s, _), Some(n)) if s.id == n.id);
-    let mut key_sig = None;
-    if let (Some(handle::nym_commands::SuppliedKey::Usable(k)), false) = (&key, by_named) {
-        let store = &ctx.store;
-        let max = cfg.limits.max_message_size as usize;
-        let extra = k.cert.clone();
-        if let Ok(dec) = pgp::decrypt_at(&mut ctx.server, armored, max, None, |ids| {
-            let mut v = store::certs_by_keyids(store, ids).unwrap_or_default();
-            v.push(extra.clone());
-            v
-        }) {
-            let server_fpr = ctx.server.fingerprint_hex();
-            if let Some(s) =
-                dec.signatures.iter().find(|s| s.good_signer.as_deref() == Some(k.fingerprint.as_str()))
-            {
-                key_sig = Some(Sig {
-                    digest: s.digest.to_vec(),
-                    created: secs(s.created),
-                    seen: store::replay_seen(&ctx.store, &s.digest)?,
-                    meant_for_others: !s.intended.is_empty()
-                        && !s.intended.iter().any(|f| f.eq_ignore_ascii_case(&server_fpr)),
-                });
-            }
-        }
-    }
-    let nym = format!("{}@{nym_domain}", name.as_deref().unwrap_or_default());
-    let block_checks =
-        channel::type1::check_blocks(cfg, &mut ctx.server, &nym_domain, &request.blocks, &nym)?;
-    let cookie = crate::protocol::reply_block::new_cookie(&mut rand::thread_rng());
-    Ok(handle::nym_commands::ConfigInput {
-        request,
-        domain,
-        named,
-        active,
-        key,
-        key_sig,
-        block_checks,
-        cookie,
-    })
-}
-
-/// Check a `Public-Key:` block by the rules of a creation key.
-fn supplied_key(ctx: &Ctx, block: &[u8]) -> Result<handle::nym_commands::SuppliedKey, Failure> {
-    use crate::handle::nym_commands::{keys, Supplied, SuppliedKey};
-    use crate::openpgp::KeyProblem;
-    use crate::protocol::nym_commands::Problem;
-    let cfg = ctx.cfg;
-    let hosts = |d: &str| cfg.hosts(d);
-    let refused = |k: &'static str, why: &str| Ok(SuppliedKey::Refused(Problem::new(k, why)));
-    let Ok(certs) = pgp::read_key_block(block, &hosts) else {
-        return refused(keys::KEY_INVALID, "The Public-Key: block cannot be read");
-    };
-    let cert = match <[_; 1]>::try_from(certs) {
-        Ok([c]) => c,
-        Err(_) => return refused(keys::PUBLIC_KEY_COUNT, "Public-Key: must hold exactly one key"),
-    };
-    let key = match pgp::check_nym_cert(&cert, hosts) {
-        Ok(k) => k,
-        Err(KeyProblem::NoAddress | KeyProblem::TwoAddresses) => {
-            return refused(keys::KEY_UID_MISMATCH, "The key needs exactly one User ID in a hosted domain")
-        }
-        Err(_) => {
-            return refused(
-                keys::KEY_INVALID,
-                "The key in Public-Key: is not usable (revoked, expired, or cannot sign and encrypt)",
-            )
-        }
-    };
-    let address = format!("{}@{}", key.local, key.domain);
-    let Ok(cert) = pgp::strip_to_nym(&cert, &address) else {
-        return refused(keys::KEY_INVALID, "The key in Public-Key: cannot be read");
-    };
-    if !pgp::within_bounds(&cert) {
-        return refused(keys::KEY_INVALID, "The key in Public-Key: is too large");
-    }
-    let server_ids = pgp::key_ids(&ctx.server.cert);
-    let keyids = pgp::key_ids(&cert);
-    let is_server_key = keyids.iter().any(|k| server_ids.contains(k));
-    let bound_to = store::nym_by_fingerprint(&ctx.store, &key.fingerprint)?.map(|n| n.id);
-    Ok(SuppliedKey::Usable(Box::new(Supplied {
-        expires: secs(key.expires),
-        fingerprint: key.fingerprint,
-        local: key.local,
-        domain: key.domain,
-        keyids,
-        cert,
-        bound_to,
-        is_server_key,
-    })))
 }

@@ -12,7 +12,8 @@ use std::io::Read;
 
 use crate::channel::type1::{self, Lists, ServerCrypto};
 use crate::config::Config;
-use crate::deliver::{autoresponder, finish, Ctx, Done};
+use crate::deliver::{finish, Ctx, Done};
+use crate::deliver_autoresp::autoresponder;
 use crate::exit::Failure;
 use crate::handle::remailer::Entry;
 use crate::handle::{self, Decision, Effects, Outcome, View};

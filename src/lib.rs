@@ -10,6 +10,8 @@
 //! - [`ingest`]: reading the message from the MTA
 //! - [`route`]: which service or nym a recipient is
 //! - [`deliver`]: the shell of `nymgate deliver` that runs the steps
+//! - [`deliver_autoresp`]: its part for the autoresponders
+//! - [`deliver_nymcmd`]: its part for `confirm+COOKIE@D` and `Config:` requests
 //! - [`deliver_blocks`]: its part for mail to a nym with reply blocks
 //! - [`deliver_remailer`]: its part for `remailer@D`, the Type I remailer
 //! - [`handle`]: the decisions, pure (no SQL, no OpenPGP, no I/O)
@@ -36,7 +38,9 @@ pub mod client;
 pub mod config;
 pub mod cover;
 pub mod deliver;
+pub mod deliver_autoresp;
 pub mod deliver_blocks;
+pub mod deliver_nymcmd;
 pub mod deliver_remailer;
 pub mod exit;
 pub mod handle;
