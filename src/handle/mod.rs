@@ -11,6 +11,7 @@
 pub mod autoresp;
 pub mod block_check;
 pub mod channel_rule;
+pub mod config_input;
 pub mod confirm;
 pub mod create;
 pub mod forward;
