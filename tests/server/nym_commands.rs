@@ -348,3 +348,51 @@ fn an_expired_pending_set_of_a_zax_nym_leaves_the_nym() {
         .collect();
     assert_eq!(texts.iter().filter(|t| t.contains("Subject: Reply blocks expired")).count(), 1, "{texts:?}");
 }
+
+/// Amplification attempts (issue 13, hostile input): a request that names
+/// many blocks, a huge block, or comes unsigned gets at most one reply,
+/// through its first block only, and changes nothing.
+#[test]
+fn many_blocks_a_huge_block_or_no_signature_get_at_most_one_reply_and_change_nothing() {
+    let s = Server::new(&["nym.example"]);
+    let g = Gpg::new();
+    let sp = spool(&s);
+    g.import(&s.key_export());
+    g.gen_modern("quill@nym.example");
+    let key = String::from_utf8(g.export("quill@nym.example")).unwrap();
+    let many: String =
+        (0..200).map(|i| format!("Reply-Block:\n::\nAnon-To: victim{i}@target.example\n\n")).collect();
+    let huge = format!("Reply-Block:\n::\nAnon-To: victim@target.example\n\n{}\n", "x".repeat(40 * 1024));
+    let cases = [
+        ("many", format!("Config:\nFrom: quill\nNym-Commands: create\nPublic-Key:\n{key}{many}"), true),
+        ("huge", format!("Config:\nFrom: quill\nNym-Commands: create\nPublic-Key:\n{key}{huge}"), true),
+        ("unsigned", format!("Config:\nFrom: quill\nNym-Commands: create\nPublic-Key:\n{key}{many}"), false),
+    ];
+    for (what, text, signed) in cases {
+        let armored = if signed {
+            g.sign_encrypt("config@nym.example", "quill@nym.example", text.as_bytes())
+        } else {
+            g.encrypt("config@nym.example", text.as_bytes())
+        };
+        let before = block_files(&sp).len();
+        let (code, log) = deliver(
+            &s,
+            &sp,
+            "config@nym.example",
+            "a@b.example",
+            &mail_around("config@nym.example", &armored),
+        );
+        assert_eq!(code, 0, "{what}: {log}");
+        assert!(log.contains("outcome=refused"), "{what}: {log}");
+        let inputs = block_files(&sp);
+        assert!(inputs.len() - before <= 1, "{what}: {} replies", inputs.len() - before);
+        for i in &inputs[before..] {
+            assert!(!i.contains("victim1@"), "{what}: a reply through a later block");
+        }
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM nyms"), 0, "{what}");
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM reply_blocks"), 0, "{what}");
+        assert!(s.articles().is_empty(), "{what}: never a plaintext or a.a.m reply");
+    }
+    // What left by mail: no more than the replies counted above.
+    assert!(s.mails().len() <= 3);
+}
