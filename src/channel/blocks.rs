@@ -26,7 +26,7 @@
 //! signature, no compression, hidden key ID), `symmetric` if set, each
 //! with its own selection.
 
-use rand::{Rng, RngCore};
+use rand::RngCore;
 
 use crate::config::Config;
 use crate::exit::Failure;
@@ -291,7 +291,7 @@ pub fn committed(runs: &Runs) {
         let dir = std::path::PathBuf::from(dir);
         for m in msgs {
             let mut id = [0u8; 16];
-            rand::thread_rng().fill(&mut id);
+            rand::thread_rng().fill_bytes(&mut id);
             if std::fs::write(dir.join(format!("{}.block", hex::encode(id))), m.body()).is_err() {
                 log::warn!("event=reply_block outcome=test_spool_failed");
             }
