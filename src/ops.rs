@@ -217,6 +217,14 @@ pub fn check(cfg: &Config) -> Result<Vec<Finding>> {
                 what: format!("the news server has the group {group} (/var/lib/news/active)"),
             });
         }
+        NewsTransport::Nntp => {
+            let server = &cfg.news.nntp_server;
+            let t = std::time::Duration::from_secs(cfg.delivery.transport_timeout.clamp(1, 10));
+            f.push(Finding {
+                ok: crate::transport::nntp_greets(server, t),
+                what: format!("the news server {server} greets us as a peer"),
+            });
+        }
         NewsTransport::Spool => f.push(Finding {
             ok: cfg.news.spool.is_dir(),
             what: format!("news spool {} exists", cfg.news.spool.display()),

@@ -101,6 +101,8 @@ impl Default for Limits {
 pub enum NewsTransport {
     Spool,
     Inews,
+    /// IHAVE to `nntp_server` as a peer (src/transport/nntp.rs).
+    Nntp,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +113,8 @@ pub struct News {
     pub spool: PathBuf,
     /// Command that reads one article on stdin.
     pub inews: Vec<String>,
+    /// `host:port` of the news server that takes IHAVE from us.
+    pub nntp_server: String,
     pub newsgroup: String,
     /// Path header; empty means "<first domain>!not-for-mail".
     pub path: String,
@@ -130,6 +134,7 @@ impl Default for News {
             transport: NewsTransport::Spool,
             spool: PathBuf::from("/var/lib/nymgate/news"),
             inews: vec!["/usr/bin/inews".into(), "-h".into()],
+            nntp_server: "127.0.0.1:119".into(),
             newsgroup: "alt.anonymous.messages".into(),
             path: String::new(),
             from: String::new(),
@@ -369,6 +374,9 @@ impl Config {
         }
         if self.news.transport == NewsTransport::Inews && self.news.inews.is_empty() {
             bail!("news.inews is empty");
+        }
+        if self.news.transport == NewsTransport::Nntp && self.news.nntp_server.trim().is_empty() {
+            bail!("news.nntp_server is empty");
         }
         if self.mail.transport == MailTransport::Sendmail && self.mail.sendmail.is_empty() {
             bail!("mail.sendmail is empty");

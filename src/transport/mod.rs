@@ -12,6 +12,8 @@
 //! outbox gives up what can never succeed instead of retrying forever.
 
 mod news;
+mod nntp;
+pub use nntp::greets as nntp_greets;
 mod process;
 mod sendmail;
 mod spool;
@@ -106,6 +108,9 @@ pub fn hand_off(cfg: &Config, item: &OutItem) -> Result<(), HandOffError> {
                 spool::write(&cfg.news.spool, &spool_name(&item.msgid, "art"), &[&dates, &item.body])
             }
             NewsTransport::Inews => news::post(&cfg.news.inews, &dates, &item.body, timeout),
+            NewsTransport::Nntp => {
+                nntp::post(&cfg.news.nntp_server, &item.msgid, &dates, &item.body, timeout)
+            }
         },
         Kind::Mail => {
             if item.env_to.is_empty() {

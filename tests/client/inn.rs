@@ -136,3 +136,39 @@ fn the_life_of_a_nym_through_inn() {
     assert_eq!(maildir(&home, "cur").len(), 5);
     assert!(maildir(&home, "new").is_empty());
 }
+
+/// The server's own `nntp` transport (IHAVE at hand-off, no inews, no
+/// feeding by the test): the holder finds each article on INN once, and
+/// nothing is left in the outbox or written to the spool.
+#[test]
+fn the_servers_nntp_transport_posts_straight_to_inn() {
+    inn_ready();
+    let t = tempfile::tempdir().unwrap();
+    let srv = Server::for_client("nym.test");
+    srv.set("news", "transport", "\"nntp\"");
+    srv.set("news", "nntp_server", "\"127.0.0.1:119\"");
+    let home = t.path().join("home");
+    let g = gnupg_home(t.path());
+    let via = srv.via();
+    let hsub = format!("ihave-{}", nymgate::protocol::hsub::random_subject(48));
+    ok(
+        nym(&home, &g)
+            .args(["new", "alice@nym.test", "--hsub", &hsub, "--via", &via, "--server-key"])
+            .arg(srv.key_file()),
+        None,
+    );
+    let fetch = || ok(nym(&home, &g).args(["fetch", "alice@nym.test", "--quiet", "--server", INN]), None);
+    assert_eq!(kept(&fetch()), 1);
+    ok(
+        srv.cmd().args(["deliver", "--recipient", "alice@nym.test"]),
+        Some(b"From: bob@example.org\nSubject: by ihave\n\nHello by IHAVE.\n"),
+    );
+    assert_eq!(kept(&fetch()), 1);
+    let r = ok(nym(&home, &g).arg("read"), None);
+    assert!(r.contains("Hello by IHAVE.") && r.contains("server signature: good"), "{r}");
+    // A flush finds nothing to send again; nothing went to the spool.
+    assert!(srv.flush().contains("sent 0"), "{}", srv.flush());
+    assert!(files(&srv.news_spool(), "art").is_empty());
+    let check = ok(srv.cmd().arg("check"), None);
+    assert!(check.contains("greets us as a peer"), "{check}");
+}
