@@ -79,25 +79,7 @@ pub fn sign_encrypt_padded_into(
         // exact without holding the message twice.
         let mut counted = Counting { inner: encryptor, written: 0 };
         let msg = Message::new(&mut counted);
-        let msg = match notice {
-            // The signature names the nym's key as its intended recipient,
-            // so that a nym cannot re-encrypt an article of its own to
-            // another nym and have it pass as the server's mail to them.
-            None => Signer::new(msg, server.signer()?)?.add_intended_recipient(cert).build()?,
-            Some(service) => {
-                use openpgp::packet::signature::subpacket::NotationDataFlags;
-                use openpgp::packet::signature::SignatureBuilder;
-                let template = SignatureBuilder::new(openpgp::types::SignatureType::Binary).add_notation(
-                    NOTICE_NOTATION,
-                    service.as_bytes(),
-                    NotationDataFlags::empty().set_human_readable(),
-                    false,
-                )?;
-                Signer::with_template(msg, server.signer()?, template)?
-                    .add_intended_recipient(cert)
-                    .build()?
-            }
-        };
+        let msg = server_signed(msg, server, cert, notice)?;
         let mut w = LiteralWriter::new(msg).build()?;
         // io::copy feeds the writers 8 KiB at a time: sequoia's armor
         // writer sizes its scratch buffer to the largest single write.
@@ -111,6 +93,33 @@ pub fn sign_encrypt_padded_into(
         encryptor.finalize()?;
     }
     Ok(())
+}
+
+/// The server's signature layer over `msg`. It names the nym's key as its
+/// intended recipient, so that a nym cannot re-encrypt an article of its
+/// own to another nym and have it pass as the server's mail to them, and
+/// carries the notice mark when `notice` names the speaking service.
+fn server_signed<'a>(
+    msg: Message<'a>,
+    server: &mut ServerKey,
+    cert: &Cert,
+    notice: Option<&str>,
+) -> Result<Message<'a>> {
+    let signer = match notice {
+        None => Signer::new(msg, server.signer()?)?,
+        Some(service) => {
+            use openpgp::packet::signature::subpacket::NotationDataFlags;
+            use openpgp::packet::signature::SignatureBuilder;
+            let template = SignatureBuilder::new(openpgp::types::SignatureType::Binary).add_notation(
+                NOTICE_NOTATION,
+                service.as_bytes(),
+                NotationDataFlags::empty().set_human_readable(),
+                false,
+            )?;
+            Signer::with_template(msg, server.signer()?, template)?
+        }
+    };
+    signer.add_intended_recipient(cert).build()
 }
 
 /// `payload` signed by the server, armored, not encrypted (the `S` of a
@@ -127,22 +136,7 @@ pub fn sign_armored_into(
     {
         let msg = Message::new(out);
         let msg = Armorer::new(msg).build()?;
-        let msg = match notice {
-            None => Signer::new(msg, server.signer()?)?.add_intended_recipient(cert).build()?,
-            Some(service) => {
-                use openpgp::packet::signature::subpacket::NotationDataFlags;
-                use openpgp::packet::signature::SignatureBuilder;
-                let template = SignatureBuilder::new(openpgp::types::SignatureType::Binary).add_notation(
-                    NOTICE_NOTATION,
-                    service.as_bytes(),
-                    NotationDataFlags::empty().set_human_readable(),
-                    false,
-                )?;
-                Signer::with_template(msg, server.signer()?, template)?
-                    .add_intended_recipient(cert)
-                    .build()?
-            }
-        };
+        let msg = server_signed(msg, server, cert, notice)?;
         let mut w = LiteralWriter::new(msg).build()?;
         std::io::copy(payload, &mut w)?;
         w.finalize()?;

@@ -71,7 +71,6 @@ impl ServerKey {
     /// secret key is parsed when an operation first needs it.
     pub fn from_tsk(bytes: &[u8]) -> Result<ServerKey> {
         use openpgp::packet::{Packet, Tag};
-        use openpgp::types::SignatureType;
         let bin = dearmor(bytes)?;
         let Some((public, mut keys)) = split(&bin) else { return ServerKey::from_tsk_whole(&bin) };
         drop(bin);
@@ -87,17 +86,7 @@ impl ServerKey {
                 Packet::PublicKey(k) => Some(k.fingerprint()),
                 Packet::PublicSubkey(k) => Some(k.fingerprint()),
                 Packet::Unknown(u) if matches!(u.tag(), Tag::PublicKey | Tag::PublicSubkey) => None,
-                Packet::Signature(sig)
-                    if matches!(
-                        sig.typ(),
-                        SignatureType::SubkeyBinding
-                            | SignatureType::DirectKey
-                            | SignatureType::PositiveCertification
-                            | SignatureType::GenericCertification
-                            | SignatureType::CasualCertification
-                            | SignatureType::PersonaCertification
-                    ) =>
-                {
+                Packet::Signature(sig) if binds(sig.typ()) => {
                     if let (Some(flags), Some(i)) = (sig.key_flags(), current) {
                         current = None;
                         slots[i].sign = flags.for_signing();
@@ -180,7 +169,6 @@ impl ServerKey {
     /// packets `split` does not know.
     fn from_tsk_whole(bin: &[u8]) -> Result<ServerKey> {
         use openpgp::packet::{Key, Packet};
-        use openpgp::types::SignatureType;
         let pile = openpgp::PacketPile::from_bytes(bin).context("server key file is not an OpenPGP key")?;
         super::backend::check_server_algos(pile.children().filter_map(|p| match p {
             Packet::SecretKey(k) => Some(k.pk_algo()),
@@ -199,17 +187,7 @@ impl ServerKey {
                 Packet::SecretSubkey(k) => current = Some(k.clone().role_into_unspecified()),
                 Packet::SecretKey(k) => current = Some(k.clone().role_into_unspecified()),
                 Packet::PublicSubkey(_) | Packet::PublicKey(_) => current = None,
-                Packet::Signature(sig)
-                    if matches!(
-                        sig.typ(),
-                        SignatureType::SubkeyBinding
-                            | SignatureType::DirectKey
-                            | SignatureType::PositiveCertification
-                            | SignatureType::GenericCertification
-                            | SignatureType::CasualCertification
-                            | SignatureType::PersonaCertification
-                    ) && sig.key_flags().is_some() =>
-                {
+                Packet::Signature(sig) if binds(sig.typ()) && sig.key_flags().is_some() => {
                     let (Some(k), Some(flags)) = (current.take(), sig.key_flags()) else { continue };
                     if !k.has_unencrypted_secret() {
                         continue;
@@ -293,6 +271,21 @@ pub fn add_user_ids(bytes: &[u8], uids: &[String]) -> Result<Vec<u8>> {
     }
     let (cert, _) = cert.insert_packets(packets)?;
     tsk_armored(&cert)
+}
+
+/// The signature types that bind a key or User ID to the primary key (the
+/// ones the key file's packets are sorted by).
+fn binds(t: openpgp::types::SignatureType) -> bool {
+    use openpgp::types::SignatureType;
+    matches!(
+        t,
+        SignatureType::SubkeyBinding
+            | SignatureType::DirectKey
+            | SignatureType::PositiveCertification
+            | SignatureType::GenericCertification
+            | SignatureType::CasualCertification
+            | SignatureType::PersonaCertification
+    )
 }
 
 #[cfg(test)]

@@ -31,14 +31,20 @@ fn pgp(g: &Gpg, domain: &str, plain: &str) -> String {
     String::from_utf8(g.encrypt(&format!("remailer@{domain}"), plain.as_bytes())).unwrap()
 }
 
-/// The two-hop onion of section 13, entered at R1, with the payload.
-fn onion(g: &Gpg) -> String {
+/// R1's layer of section 13, encrypted to R1: on to R2 with `k1`, and
+/// inside it R2's layer, to the box with `k2` and the `##` Subject.
+fn r1_layer(g: &Gpg) -> String {
     let p2 = "::\nAnon-To: quill@box.test\nEncrypt-Key: k2\n\n##\nSubject: tag-7f3a\n\n";
     let p1 = format!(
         "::\nAnon-To: remailer@r2.test\nEncrypt-Key: k1\n\n::\nEncrypted: PGP\n\n{}\n**\n",
         pgp(g, "r2.test", p2)
     );
-    format!("::\nEncrypted: PGP\n\n{}\n**\n{PAYLOAD}", pgp(g, "r1.test", &p1))
+    pgp(g, "r1.test", &p1)
+}
+
+/// The two-hop onion of section 13, entered at R1, with the payload.
+fn onion(g: &Gpg) -> String {
+    format!("::\nEncrypted: PGP\n\n{}\n**\n{PAYLOAD}", r1_layer(g))
 }
 
 /// Decrypt the armored message after the first `**` line with `pass`.
@@ -134,12 +140,7 @@ fn r1_as_middleman_passes_only_to_known_remailers_and_only_encrypted_mail() {
 /// first level locally, R1 and R2 each open their layer, and each adds an
 /// `Encrypt-Key` layer of its own over what follows.
 fn reply_block(g: &Gpg) -> String {
-    let p2 = "::\nAnon-To: quill@box.test\nEncrypt-Key: k2\n\n##\nSubject: tag-7f3a\n\n";
-    let p1 = format!(
-        "::\nAnon-To: remailer@r2.test\nEncrypt-Key: k1\n\n::\nEncrypted: PGP\n\n{}\n**\n",
-        pgp(g, "r2.test", p2)
-    );
-    format!("::\nAnon-To: remailer@r1.test\n\n::\nEncrypted: PGP\n\n{}\n**\n", pgp(g, "r1.test", &p1))
+    format!("::\nAnon-To: remailer@r1.test\n\n::\nEncrypted: PGP\n\n{}\n**\n", r1_layer(g))
 }
 
 /// What the box got, opened as the holder does: k2, k1, then the nym key
